@@ -1,0 +1,56 @@
+#!/bin/bash
+# The test command: host-side tests, then the selftests in the L1 VM.
+#
+#   selftests/check.sh [--host-only | --vm-only] [--debug]
+#
+# In the VM: every kvmi-ring selftest (x86_64/kvmi_*_test) and the stock KVM
+# selftests of selftests/stock-pass.list. Logs go to build/. The last line
+# is the total: "check: N passed, N failed, N skipped".
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/versions.mk"
+cache=${KVMI_CACHE:-/var/cache/kvmi-ring}
+host=1 vm=1 vmargs=()
+for a in "$@"; do
+	case "$a" in
+	--host-only) vm=0 ;;
+	--vm-only) host=0 ;;
+	--debug) vmargs+=(--debug) ;;
+	*) echo "check: unknown option $a" >&2; exit 2 ;;
+	esac
+done
+mkdir -p "$top/build"
+total_pass=0 total_fail=0 total_skip=0
+count() {
+	local line
+	line=$(grep -E '^[a-zA-Z-]+: [0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1)
+	if [ -z "$line" ]; then
+		total_fail=$((total_fail + 1))
+		return
+	fi
+	set -- $(echo "$line" | grep -oE '[0-9]+')
+	total_pass=$((total_pass + $1))
+	total_fail=$((total_fail + $2))
+	total_skip=$((total_skip + ${3:-0}))
+}
+
+rc=0
+if [ $host = 1 ]; then
+	echo "== host tests"
+	"$top/selftests/host-tests" 2>&1 | tee "$top/build/check-host.log"
+	[ "${PIPESTATUS[0]}" = 0 ] || rc=1
+	count "$top/build/check-host.log"
+fi
+if [ $vm = 1 ]; then
+	sdir="$cache/linux-$LINUX_SOURCE_VERSION/selftests-normal"
+	kvmi_tests=$(cd "$sdir" && ls x86_64/kvmi_*_test 2>/dev/null | LC_ALL=C sort)
+	echo "== selftests in the L1 VM: $(echo $kvmi_tests | wc -w) kvmi-ring, $(grep -c '^[^#]' "$top/selftests/stock-pass.list") stock"
+	"$top/selftests/vm-run" "${vmargs[@]}" --timeout "${VM_TIMEOUT:-2400}" -- \
+		selftests/run-in-vm $kvmi_tests --list selftests/stock-pass.list \
+		2>&1 | tee "$top/build/check-vm.tap"
+	[ "${PIPESTATUS[0]}" = 0 ] || rc=1
+	count "$top/build/check-vm.tap"
+fi
+[ $total_fail = 0 ] || rc=1
+echo "check: $total_pass passed, $total_fail failed, $total_skip skipped"
+exit $rc

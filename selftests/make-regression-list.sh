@@ -1,0 +1,36 @@
+#!/bin/bash
+# Produce selftests/stock-pass.list: the stock x86 KVM selftests that pass on
+# the unpatched kernel (same Debian source, same configuration without
+# CONFIG_KVM_INTROSPECTION) in the L1 VM under the patched QEMU, each under
+# the same per-test timeout `make check` uses. `make check` then runs this
+# list on the kvmi-ring kernel. Run it after changing the kernel version,
+# the configuration or QEMU.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/versions.mk"
+cache=${KVMI_CACHE:-/var/cache/kvmi-ring}
+timeout=${TEST_TIMEOUT:-300}
+
+bz=$("$top/kernel/build.sh" stock | tail -n 1)
+"$top/selftests/build.sh" stock > /dev/null
+tree="$cache/linux-$LINUX_SOURCE_VERSION/tree-stock"
+mapfile -t all < <(sed -n 's/^TEST_GEN_PROGS_x86_64 += //p' "$tree/tools/testing/selftests/kvm/Makefile")
+echo "regression-list: running ${#all[@]} stock tests on the unpatched kernel" >&2
+mkdir -p "$top/build"
+tap="$top/build/stock-baseline.tap"
+"$top/selftests/vm-run" --kernel "$bz" --timeout 5400 -- \
+	selftests/run-in-vm --flavour stock --timeout "$timeout" "${all[@]}" | tee "$tap" || true
+qemu=$(ls -d "$cache"/qemu-"$QEMU_VERSION"-*/bin/qemu-system-x86_64 | head -n 1)
+{
+	echo "# Stock x86 KVM selftests that pass on the unpatched kernel in the L1 VM."
+	echo "# Produced by 'make regression-list' (selftests/make-regression-list.sh) on"
+	echo "# $(date -u +%Y-%m-%d): $LINUX_SOURCE_PKG $LINUX_SOURCE_VERSION, tinyconfig +"
+	echo "# kernel/configs/kvmi.config without CONFIG_KVM_INTROSPECTION, patched QEMU"
+	echo "# $QEMU_VERSION ($(basename "$(dirname "$(dirname "$qemu")")")), -cpu max -smp 2,"
+	echo "# ${timeout}s per test. Skipped and failing tests are left out; the failures:"
+	grep '^not ok' "$tap" | sed 's/^not ok [0-9]* /#   /'
+	echo "# Skipped:"
+	grep '^ok .* # SKIP' "$tap" | sed -e 's/^ok [0-9]* /#   /' | cut -c1-100
+	grep '^ok ' "$tap" | grep -v '# SKIP' | awk '{print $3}'
+} > "$top/selftests/stock-pass.list"
+echo "regression-list: $(grep -c '^[^#]' "$top/selftests/stock-pass.list") tests in selftests/stock-pass.list" >&2
