@@ -8,6 +8,7 @@
 # goes into it:
 #   kernel/overlay/**      new kernel files, at the same relative path
 #   uapi/linux/*.h         include/uapi/linux/
+#   Documentation/**       Documentation/
 #   selftests/kvm/*.[ch]   tools/testing/selftests/kvm/x86_64/
 #   kernel/patches/series  hooks into existing files, applied in order
 #
@@ -65,6 +66,7 @@ if [ $kvmi = 1 ]; then
 	[ -d "$top/kernel/overlay" ] && cp -r "$top/kernel/overlay/." "$stage/"
 	mkdir -p "$stage/include/uapi/linux" "$stage/tools/testing/selftests/kvm/x86_64"
 	cp "$top"/uapi/linux/*.h "$stage/include/uapi/linux/"
+	[ -d "$top/Documentation" ] && cp -r "$top/Documentation" "$stage/"
 	for f in "$top"/selftests/kvm/*.[ch]; do
 		[ -e "$f" ] && cp "$f" "$stage/tools/testing/selftests/kvm/x86_64/"
 	done
