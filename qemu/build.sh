@@ -45,8 +45,11 @@ if [ "${1:-}" = --fetch ]; then
 	exit 0
 fi
 
+# The key covers what changes the binary: the tarball, the configure flags
+# and the patches' hunks (not their commit messages).
 key=$( { echo "$QEMU_ORIG_SHA256"; echo "${configure_flags[*]}";
-	 cat "$top"/qemu/patches/*.patch; } | sha256sum | cut -c1-16)
+	 for p in "$top"/qemu/patches/*.patch; do sed -n '/^--- a\//,$p' "$p"; done; } |
+	sha256sum | cut -c1-16)
 dest="$cache/qemu-$QEMU_VERSION-$key"
 bin="$dest/bin/qemu-system-x86_64"
 if [ -x "$bin" ]; then
