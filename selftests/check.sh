@@ -42,8 +42,9 @@ if [ $host = 1 ]; then
 	count "$top/build/check-host.log"
 fi
 if [ $vm = 1 ]; then
-	sdir="$cache/linux-$LINUX_SOURCE_VERSION/selftests-normal"
-	kvmi_tests=$(cd "$sdir" && ls x86_64/kvmi_*_test 2>/dev/null | LC_ALL=C sort)
+	# From this clone's sources, not from the (shared) output directory,
+	# which may hold binaries of tests that this clone does not have.
+	kvmi_tests=$(cd "$top/selftests/kvm" && ls kvmi_*_test.c | sed 's|^|x86_64/|; s|\.c$||' | LC_ALL=C sort)
 	echo "== selftests in the L1 VM: $(echo $kvmi_tests | wc -w) kvmi-ring, $(grep -c '^[^#]' "$top/selftests/stock-pass.list") stock"
 	"$top/selftests/vm-run" "${vmargs[@]}" --timeout "${VM_TIMEOUT:-2400}" -- \
 		selftests/run-in-vm $kvmi_tests --list selftests/stock-pass.list \

@@ -28,7 +28,7 @@ qemu=$(ls -d "$cache"/qemu-"$QEMU_VERSION"-*/bin/qemu-system-x86_64 | head -n 1)
 	echo "# kernel/configs/kvmi.config without CONFIG_KVM_INTROSPECTION, patched QEMU"
 	echo "# $QEMU_VERSION ($(basename "$(dirname "$(dirname "$qemu")")")), -cpu max -smp 2,"
 	echo "# ${timeout}s per test. Skipped and failing tests are left out; the failures:"
-	grep '^not ok' "$tap" | sed 's/^not ok [0-9]* /#   /'
+	grep -aoE 'not ok [0-9]+ [^#]*# .*' "$tap" | sed 's/^not ok [0-9]* /#   /'
 	echo "# Skipped:"
 	grep '^ok .* # SKIP' "$tap" | sed -e 's/^ok [0-9]* /#   /' | cut -c1-100
 	grep '^ok ' "$tap" | grep -v '# SKIP' | awk '{print $3}'
