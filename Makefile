@@ -1,0 +1,76 @@
+# kvmi-ring top-level Makefile. `make help` lists the targets.
+#
+# Expensive results (the kernel tree and its objects, the QEMU build, the
+# selftest binaries, ccache) live in $(KVMI_CACHE), outside the clone and
+# keyed by their inputs, so a second clone rebuilds only what changed.
+# build/ (ignored by git) holds this clone's outputs and links.
+
+KVMI_CACHE ?= /var/cache/kvmi-ring
+export KVMI_CACHE
+include versions.mk
+
+KERNEL_DIR := $(KVMI_CACHE)/linux-$(LINUX_SOURCE_VERSION)
+VM_TIMEOUT ?= 2400
+
+.PHONY: help all deps kernel kernel-debug qemu selftests check check-host \
+	check-vm check-debug bench regression-list clean distclean
+
+help:
+	@sed -n 's/^## //p' $(MAKEFILE_LIST)
+
+## all             deps, kernel, qemu and selftests
+all: selftests qemu
+
+## deps            install every Debian package needed (idempotent) and
+##                 fetch QEMU's Debian source
+deps:
+	@deps/install.sh
+	@qemu/build.sh --fetch
+
+## kernel          assemble the tree and build the normal kernel
+kernel: deps
+	@kernel/build.sh normal > /dev/null
+
+## kernel-debug    the debug kernel (KASAN, lockdep, kmemleak)
+kernel-debug: deps
+	@kernel/build.sh debug > /dev/null
+
+## qemu            build the patched QEMU (cached by its inputs)
+qemu: deps
+	@qemu/build.sh > /dev/null
+
+## selftests       build the KVM selftests, stock and kvmi-ring's
+selftests: kernel
+	@selftests/build.sh normal > /dev/null
+
+## check           host tests, then every selftest in the L1 VM
+check: selftests qemu
+	@selftests/check.sh
+
+## check-host      only the host-side tests (no VM)
+check-host: deps
+	@selftests/check.sh --host-only
+
+## check-vm        only the selftests in the L1 VM
+check-vm: selftests qemu
+	@selftests/check.sh --vm-only
+
+## check-debug     the kvmi-ring selftests on the debug kernel
+check-debug: selftests qemu kernel-debug
+	@selftests/check.sh --vm-only --debug
+
+## bench           build, boot the L1 VM and run the benchmarks
+bench: selftests qemu
+	@bench/run.sh
+
+## regression-list rebuild selftests/stock-pass.list on the unpatched kernel
+regression-list: deps qemu
+	@selftests/make-regression-list.sh
+
+## clean           remove build/ (the cache stays)
+clean:
+	rm -rf build
+
+## distclean       remove build/ and the cache
+distclean: clean
+	rm -rf $(KVMI_CACHE)
