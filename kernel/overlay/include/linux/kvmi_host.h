@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * kvmi-ring: the calls common KVM code makes into the introspection core
+ * (virt/kvm/introspection/). Without CONFIG_KVM_INTROSPECTION they compile
+ * to nothing.
+ */
+#ifndef __LINUX_KVMI_HOST_H
+#define __LINUX_KVMI_HOST_H
+
+#include <linux/compiler_types.h>
+#include <linux/errno.h>
+#include <uapi/linux/kvmi.h>
+
+struct kvm;
+struct kvm_vcpu;
+
+#ifdef CONFIG_KVM_INTROSPECTION
+
+int kvmi_check_extension(struct kvm *kvm);
+int kvmi_ioctl_open(struct kvm *kvm, void __user *argp);
+int kvmi_vcpu_create(struct kvm_vcpu *vcpu);
+void kvmi_vcpu_online(struct kvm_vcpu *vcpu);
+void kvmi_vcpu_free(struct kvm_vcpu *vcpu);
+void kvmi_destroy_vm(struct kvm *kvm);
+
+#else
+
+static inline int kvmi_check_extension(struct kvm *kvm)
+{
+	return 0;
+}
+
+static inline int kvmi_ioctl_open(struct kvm *kvm, void __user *argp)
+{
+	return -ENOTTY;
+}
+
+static inline int kvmi_vcpu_create(struct kvm_vcpu *vcpu)
+{
+	return 0;
+}
+
+static inline void kvmi_vcpu_online(struct kvm_vcpu *vcpu)
+{
+}
+
+static inline void kvmi_vcpu_free(struct kvm_vcpu *vcpu)
+{
+}
+
+static inline void kvmi_destroy_vm(struct kvm *kvm)
+{
+}
+
+#endif /* CONFIG_KVM_INTROSPECTION */
+
+#endif /* __LINUX_KVMI_HOST_H */

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * kvmi-ring: state internal to the introspection core.
+ *
+ * Lifetime. A struct kvmi is created by KVM_INTROSPECTION_OPEN and is
+ * reference counted: one reference belongs to the introspection file, one
+ * to the VM while the introspection is attached to it (kvm->kvmi). The
+ * shared pages belong to the struct kvmi, not to the VM, so they outlive
+ * the VM; a mapping holds the file (vma->vm_file), hence the struct kvmi,
+ * and each page it maps holds its own page reference.
+ *
+ * Locking. kvm->lock serializes attach (open), detach (close), the
+ * creation of vCPUs and every write to the VM area; kvm->kvmi and
+ * vcpu->kvmi change only under it. kvmi->lock, a spinlock taken inside
+ * kvm->lock, protects kvmi->kvm, from which the fd's ioctls take a
+ * reference on the VM. The VM's destruction runs when no one else can
+ * reach the VM and takes no kvm->lock.
+ */
+#ifndef __KVMI_INT_H
+#define __KVMI_INT_H
+
+#include <linux/kvm_host.h>
+#include <linux/kvmi_host.h>
+#include <linux/mm_types.h>
+#include <linux/refcount.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+
+/*
+ * The version 1 layout of the shared memory (kvmi.rst, section 8.2). Only
+ * KVMI_IOCTL_GET_LAYOUT tells it to the tool: none of this is ABI.
+ */
+#define KVMI_VM_OFFSET		0x0ULL
+#define KVMI_VM_SIZE		PAGE_SIZE
+#define KVMI_KERNEL_OFFSET	0x10000000ULL
+#define KVMI_TOOL_OFFSET	0x20000000ULL
+#define KVMI_REGION_PAGES	5
+#define KVMI_REGION_SIZE	(KVMI_REGION_PAGES * PAGE_SIZE)
+
+/* Records in a vCPU's kernel-written region, each on its own cache line. */
+#define KVMI_KOFF_STATE		0x000
+#define KVMI_KOFF_EVENT		0x040
+#define KVMI_KOFF_CMD_RESULT	0x340
+#define KVMI_KOFF_COUNTERS	0x600
+#define KVMI_KOFF_DATA		PAGE_SIZE
+
+/* Records in a vCPU's tool-written region. */
+#define KVMI_TOFF_STATE		0x000
+#define KVMI_TOFF_REPLY		0x040
+#define KVMI_TOFF_CMD		0x340
+#define KVMI_TOFF_DATA		PAGE_SIZE
+
+/* Both data areas: the pages after the first one of a region. */
+#define KVMI_DATA_SIZE		(KVMI_REGION_SIZE - PAGE_SIZE)
+
+struct kvmi;
+
+/**
+ * struct kvmi_vcpu - the introspection state of one vCPU
+ * @kvmi: the introspection the vCPU's regions belong to.
+ * @idx: the vCPU index (kvm_vcpu.vcpu_idx): where its regions are.
+ * @kpages: the pages of the kernel-written region, mapped read-only.
+ * @tpages: the pages of the tool-written region, mapped read-write.
+ * @state: the vCPU's struct kvmi_vcpu_state, at the start of @kpages[0].
+ *
+ * Allocated when introspection is opened, or when the vCPU is created
+ * while it is open; freed with the struct kvmi.
+ */
+struct kvmi_vcpu {
+	struct kvmi *kvmi;
+	u32 idx;
+	struct page *kpages[KVMI_REGION_PAGES];
+	struct page *tpages[KVMI_REGION_PAGES];
+	struct kvmi_vcpu_state *state;
+};
+
+/**
+ * struct kvmi - one introspection of a VM
+ * @refcount: one reference for the file, one for the VM while attached.
+ * @lock: protects @kvm.
+ * @kvm: the VM introspected; NULL once detached, after which it is never
+ *	set again.
+ * @max_vcpus: how many vCPU slots the layout reserves (kvm->max_vcpus).
+ * @vcpus: @max_vcpus pointers, by vCPU index. An entry is published with
+ *	a store-release once its vCPU is online and never changes until the
+ *	struct kvmi is freed; NULL: no such vCPU (yet).
+ * @vm_page: the page of the VM area.
+ * @vm_state: the struct kvmi_vm_state at the start of @vm_page; written
+ *	under kvm->lock (or by the VM's destruction), published by its seq.
+ * @wq: the poll() waiters of the file, woken at detach.
+ */
+struct kvmi {
+	refcount_t refcount;
+	spinlock_t lock;	/* protects @kvm */
+	struct kvm *kvm;
+	u32 max_vcpus;
+	struct kvmi_vcpu **vcpus;
+	struct page *vm_page;
+	struct kvmi_vm_state *vm_state;
+	wait_queue_head_t wq;
+};
+
+/* kvmi.c */
+struct kvm *kvmi_get_kvm(struct kvmi *kvmi);
+bool kvmi_is_detached(struct kvmi *kvmi);
+
+/* kvmi_ioctl.c */
+long kvmi_ioctl_dispatch(struct kvmi *kvmi, struct kvm *kvm,
+			 unsigned int cmd, void __user *argp);
+
+/* kvmi_mem.c */
+int kvmi_mem_vm_alloc(struct kvmi *kvmi);
+void kvmi_mem_vm_free(struct kvmi *kvmi);
+struct kvmi_vcpu *kvmi_mem_vcpu_alloc(struct kvmi *kvmi, u32 idx);
+void kvmi_mem_vcpu_free(struct kvmi_vcpu *kv);
+void kvmi_mem_get_layout(const struct kvmi *kvmi, struct kvmi_layout *lo);
+int kvmi_mem_mmap(struct kvmi *kvmi, struct vm_area_struct *vma);
+
+/* x86: KVMi is built only there (arch/x86/kvm/Kconfig). */
+static inline bool kvmi_arch_vm_supported(struct kvm *kvm)
+{
+	/* KVM can't read the registers of a protected guest. */
+	return !kvm->arch.has_protected_state;
+}
+
+static inline u32 kvmi_arch_tsc_khz(struct kvm *kvm)
+{
+	return kvm->arch.default_tsc_khz;
+}
+
+#endif /* __KVMI_INT_H */
