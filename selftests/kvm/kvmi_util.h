@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Helpers shared by the kvmi-ring selftests (x86_64/kvmi_*_test.c).
+ *
+ * The double-underscore helpers return the raw result for negative tests;
+ * the others assert success.
+ */
+#ifndef SELFTEST_KVM_KVMI_UTIL_H
+#define SELFTEST_KVM_KVMI_UTIL_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <linux/kvmi.h>
+
+#include "kvm_util.h"
+#include "test_util.h"
+
+/* Skip the test on a kernel without kvmi-ring. */
+#define KVMI_REQUIRE() TEST_REQUIRE(kvm_has_cap(KVM_CAP_INTROSPECTION))
+
+/* A struct kvmi_open that KVM_INTROSPECTION_OPEN accepts. */
+static inline struct kvmi_open kvmi_open_args(void)
+{
+	struct kvmi_open op = {
+		.size = sizeof(op),
+		.transport = KVMI_TRANSPORT_RING,
+	};
+
+	return op;
+}
+
+static inline int __kvmi_open(int vm_fd, void *op)
+{
+	return ioctl(vm_fd, KVM_INTROSPECTION_OPEN, op);
+}
+
+static inline int kvmi_open_fd(int vm_fd)
+{
+	struct kvmi_open op = kvmi_open_args();
+	int fd = __kvmi_open(vm_fd, &op);
+
+	TEST_ASSERT(fd >= 0,
+		    __KVM_SYSCALL_ERROR("KVM_INTROSPECTION_OPEN", fd));
+	return fd;
+}
+
+static inline int kvmi_open(struct kvm_vm *vm)
+{
+	return kvmi_open_fd(vm->fd);
+}
+
+static inline void kvmi_get_version(int fd, struct kvmi_version *ver)
+{
+	int r;
+
+	memset(ver, 0, sizeof(*ver));
+	ver->size = sizeof(*ver);
+	r = ioctl(fd, KVMI_IOCTL_GET_VERSION, ver);
+	TEST_ASSERT(!r, __KVM_SYSCALL_ERROR("KVMI_IOCTL_GET_VERSION", r));
+}
+
+static inline void kvmi_get_layout(int fd, struct kvmi_layout *lo)
+{
+	int r;
+
+	memset(lo, 0, sizeof(*lo));
+	lo->size = sizeof(*lo);
+	r = ioctl(fd, KVMI_IOCTL_GET_LAYOUT, lo);
+	TEST_ASSERT(!r, __KVM_SYSCALL_ERROR("KVMI_IOCTL_GET_LAYOUT", r));
+}
+
+static inline void *kvmi_mmap(int fd, uint64_t offset, uint64_t size,
+			      int prot)
+{
+	void *p = mmap(NULL, size, prot, MAP_SHARED, fd, offset);
+
+	TEST_ASSERT(p != MAP_FAILED,
+		    "mmap of 0x%lx bytes at 0x%lx, prot %d: errno %d (%s)",
+		    size, offset, prot, errno, strerror(errno));
+	return p;
+}
+
+/* The mappings of every area, for all max_vcpus vCPUs. */
+struct kvmi_maps {
+	struct kvmi_layout lo;
+	struct kvmi_vm_state *vm;
+	uint8_t *kernel;
+	uint8_t *tool;
+};
+
+static inline void kvmi_map_all(int fd, struct kvmi_maps *m)
+{
+	kvmi_get_layout(fd, &m->lo);
+	m->vm = kvmi_mmap(fd, m->lo.vm_offset, m->lo.vm_size, PROT_READ);
+	m->kernel = kvmi_mmap(fd, m->lo.kernel_offset,
+			      m->lo.max_vcpus * m->lo.kernel_stride, PROT_READ);
+	m->tool = kvmi_mmap(fd, m->lo.tool_offset,
+			    m->lo.max_vcpus * m->lo.tool_stride,
+			    PROT_READ | PROT_WRITE);
+}
+
+static inline void kvmi_unmap_all(struct kvmi_maps *m)
+{
+	munmap(m->vm, m->lo.vm_size);
+	munmap(m->kernel, m->lo.max_vcpus * m->lo.kernel_stride);
+	munmap(m->tool, m->lo.max_vcpus * m->lo.tool_stride);
+}
+
+static inline struct kvmi_vcpu_state *
+kvmi_vcpu_state(struct kvmi_maps *m, uint32_t i)
+{
+	return (void *)(m->kernel + i * m->lo.kernel_stride +
+			m->lo.kernel_off.state);
+}
+
+static inline struct kvmi_tool_state *
+kvmi_tool_state(struct kvmi_maps *m, uint32_t i)
+{
+	return (void *)(m->tool + i * m->lo.tool_stride + m->lo.tool_off.state);
+}
+
+/* Pass a file descriptor over a unix socket (SCM_RIGHTS). */
+static inline void kvmi_send_fd(int sock, int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = {};
+	char byte = 0;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cbuf,
+		.msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+
+	cmsg->cmsg_level = SOL_SOCKET;
+	cmsg->cmsg_type = SCM_RIGHTS;
+	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+	TEST_ASSERT(sendmsg(sock, &msg, 0) == 1, "sendmsg: %s",
+		    strerror(errno));
+}
+
+static inline int kvmi_recv_fd(int sock)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = {};
+	char byte;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cbuf,
+		.msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cmsg;
+	int fd;
+
+	TEST_ASSERT(recvmsg(sock, &msg, 0) == 1, "recvmsg: %s",
+		    strerror(errno));
+	cmsg = CMSG_FIRSTHDR(&msg);
+	TEST_ASSERT(cmsg && cmsg->cmsg_type == SCM_RIGHTS, "no fd received");
+	memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
+	return fd;
+}
+
+#endif /* SELFTEST_KVM_KVMI_UTIL_H */
