@@ -10,6 +10,11 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/versions.mk"
 cache=${KVMI_CACHE:-/var/cache/kvmi-ring}
 timeout=${TEST_TIMEOUT:-300}
+# Tests that passed here once but assert bounds on clock deltas that TCG on a
+# loaded two-core host does not keep: seen failing on an unchanged tree
+# (hyperv_clock: "r1 - t1 < 100000"; kvm_clock_test: kvm-clock outside its
+# expected range). They stay out of the list, named in its header.
+flaky=(x86_64/hyperv_clock x86_64/kvm_clock_test)
 
 bz=$("$top/kernel/build.sh" stock | tail -n 1)
 "$top/selftests/build.sh" stock > /dev/null
@@ -31,6 +36,9 @@ qemu=$(ls -d "$cache"/qemu-"$QEMU_VERSION"-*/bin/qemu-system-x86_64 | head -n 1)
 	grep -aoE 'not ok [0-9]+ [^#]*# .*' "$tap" | sed 's/^not ok [0-9]* /#   /'
 	echo "# Skipped:"
 	grep '^ok .* # SKIP' "$tap" | sed -e 's/^ok [0-9]* /#   /' | cut -c1-100
-	grep '^ok ' "$tap" | grep -v '# SKIP' | awk '{print $3}'
+	echo "# Left out as timing-dependent under TCG (they passed in this run or not):"
+	printf '#   %s\n' "${flaky[@]}"
+	grep '^ok ' "$tap" | grep -v '# SKIP' | awk '{print $3}' |
+		grep -vxF -f <(printf '%s\n' "${flaky[@]}")
 } > "$top/selftests/stock-pass.list"
 echo "regression-list: $(grep -c '^[^#]' "$top/selftests/stock-pass.list") tests in selftests/stock-pass.list" >&2
