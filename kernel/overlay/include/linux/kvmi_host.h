@@ -8,6 +8,7 @@
 #define __LINUX_KVMI_HOST_H
 
 #include <linux/compiler_types.h>
+#include <linux/types.h>
 #include <linux/errno.h>
 #include <uapi/linux/kvmi.h>
 
@@ -22,6 +23,9 @@ int kvmi_vcpu_create(struct kvm_vcpu *vcpu);
 void kvmi_vcpu_online(struct kvm_vcpu *vcpu);
 void kvmi_vcpu_free(struct kvm_vcpu *vcpu);
 void kvmi_destroy_vm(struct kvm *kvm);
+bool kvmi_hypercall_wanted(struct kvm_vcpu *vcpu, unsigned long nr,
+			   int op_64_bit, int cpl);
+int kvmi_hypercall_event(struct kvm_vcpu *vcpu);
 
 #else
 
@@ -50,6 +54,18 @@ static inline void kvmi_vcpu_free(struct kvm_vcpu *vcpu)
 
 static inline void kvmi_destroy_vm(struct kvm *kvm)
 {
+}
+
+static inline bool kvmi_hypercall_wanted(struct kvm_vcpu *vcpu,
+					 unsigned long nr, int op_64_bit,
+					 int cpl)
+{
+	return false;
+}
+
+static inline int kvmi_hypercall_event(struct kvm_vcpu *vcpu)
+{
+	return 1;
 }
 
 #endif /* CONFIG_KVM_INTROSPECTION */

@@ -40,6 +40,7 @@ static void kvmi_free(struct kvmi *kvmi)
 {
 	u32 i;
 
+	kvmi_doorbells_release(kvmi);
 	if (kvmi->vcpus) {
 		for (i = 0; i < kvmi->max_vcpus; i++)
 			if (kvmi->vcpus[i])
@@ -50,10 +51,21 @@ static void kvmi_free(struct kvmi *kvmi)
 	kfree(kvmi);
 }
 
-static void kvmi_put(struct kvmi *kvmi)
+/**
+ * kvmi_put() - drop a reference on an introspection
+ * @kvmi: the introspection
+ *
+ * The last reference frees it after an RCU grace period: a vCPU may have
+ * found it through vcpu->kvmi just before the detach (kvmi_vcpu.c). Every
+ * caller may sleep; the last put only happens at close() or at the VM's
+ * destruction.
+ */
+void kvmi_put(struct kvmi *kvmi)
 {
-	if (refcount_dec_and_test(&kvmi->refcount))
+	if (refcount_dec_and_test(&kvmi->refcount)) {
+		synchronize_rcu();
 		kvmi_free(kvmi);
+	}
 }
 
 static struct kvmi *kvmi_alloc(struct kvm *kvm)
@@ -67,6 +79,9 @@ static struct kvmi *kvmi_alloc(struct kvm *kvm)
 	refcount_set(&kvmi->refcount, 1);
 	spin_lock_init(&kvmi->lock);
 	init_waitqueue_head(&kvmi->wq);
+	mutex_init(&kvmi->db_lock);
+	kvmi->wait_mode = KVMI_WAIT_HYBRID;
+	kvmi->spin_ns = KVMI_WAIT_DEFAULT_SPIN_NS;
 	kvmi->max_vcpus = kvm->max_vcpus;
 	kvmi->vcpus = kvcalloc(kvmi->max_vcpus, sizeof(*kvmi->vcpus),
 			       GFP_KERNEL_ACCOUNT);
@@ -187,6 +202,11 @@ static void kvmi_detach(struct kvm *kvm)
 		   kvmi->vm_state->flags | KVMI_VM_DETACHED);
 	kvmi_vm_state_publish(kvmi);
 	wake_up_poll(&kvmi->wq, EPOLLHUP);
+
+	/* Release the waiting vCPUs: they see kvmi->kvm == NULL. */
+	for (i = 0; i < kvmi->max_vcpus; i++)
+		if (kvmi->vcpus[i])
+			kvmi_vcpu_wake(kvmi->vcpus[i]);
 
 	kvmi_put(kvmi);
 }

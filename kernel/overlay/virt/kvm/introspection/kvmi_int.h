@@ -15,6 +15,17 @@
  * kvm->lock, protects kvmi->kvm, from which the fd's ioctls take a
  * reference on the VM. The VM's destruction runs when no one else can
  * reach the VM and takes no kvm->lock.
+ *
+ * The event path. A vCPU raising an event takes a reference on the
+ * struct kvmi under rcu_read_lock() (kvmi_put() frees it after a grace
+ * period), so that it may wait without holding any lock: not kvm->lock,
+ * not kvm->srcu, nothing the release path takes. It only touches its own
+ * struct kvmi_vcpu and sleeps on its own wait queue, woken by its kick
+ * eventfd, by a change of its doorbells or wait mode, or by the detach.
+ * kvmi->db_lock serializes the doorbell changes; the notify eventfds are
+ * RCU protected, the kick eventfds are only tested for presence by the
+ * vCPU. The ioctls that change every vCPU (KVMI_ALL_VCPUS) hold kvm->lock,
+ * so that a vCPU created meanwhile starts with the new defaults.
  */
 #ifndef __KVMI_INT_H
 #define __KVMI_INT_H
@@ -22,6 +33,9 @@
 #include <linux/kvm_host.h>
 #include <linux/kvmi_host.h>
 #include <linux/mm_types.h>
+#include <linux/mutex.h>
+#include <linux/poll.h>
+#include <linux/rcupdate.h>
 #include <linux/refcount.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
@@ -54,6 +68,25 @@
 #define KVMI_DATA_SIZE		(KVMI_REGION_SIZE - PAGE_SIZE)
 
 struct kvmi;
+struct kvmi_vcpu;
+struct eventfd_ctx;
+
+/**
+ * struct kvmi_kick - a kick eventfd the kernel watches
+ * @kvmi: the introspection.
+ * @kv: the vCPU it wakes, or NULL for the VM-wide one, which wakes every
+ *	vCPU without a kick eventfd of its own.
+ * @ctx: the eventfd, referenced.
+ * @wait: the entry on the eventfd's wait queue (irqfd-style).
+ * @pt: the poll table used to queue @wait.
+ */
+struct kvmi_kick {
+	struct kvmi *kvmi;
+	struct kvmi_vcpu *kv;
+	struct eventfd_ctx *ctx;
+	wait_queue_entry_t wait;
+	poll_table pt;
+};
 
 /**
  * struct kvmi_vcpu - the introspection state of one vCPU
@@ -62,9 +95,27 @@ struct kvmi;
  * @kpages: the pages of the kernel-written region, mapped read-only.
  * @tpages: the pages of the tool-written region, mapped read-write.
  * @state: the vCPU's struct kvmi_vcpu_state, at the start of @kpages[0].
+ * @event: the event slot, in @kpages[0].
+ * @counters: the shared counters, in @kpages[0].
+ * @tstate: the tool's struct kvmi_tool_state, in @tpages[0].
+ * @reply: the reply slot, in @tpages[0]; only ever copied once.
+ * @events: the events enabled (bit n: KVMI_EVENT_* n); atomic bitops.
+ * @wait_mode: KVMI_WAIT_*; read once per wait by the vCPU.
+ * @spin_ns: the spin budget of KVMI_WAIT_HYBRID.
+ * @wait_gen: bumped when the doorbells or the wait mode change, so that a
+ *	waiting vCPU re-evaluates how it waits.
+ * @notify: the vCPU's own notify eventfd (RCU, under kvmi->db_lock).
+ * @kick: the vCPU's own kick eventfd (under kvmi->db_lock).
+ * @kicked: set by the kick callback, consumed by the vCPU for the counter.
+ * @wq: where the vCPU sleeps while it waits for a reply.
+ * @seq: the sequence number of the last event published.
+ * @pending_seq: the sequence number of the event in flight.
+ * @pending_id: its KVMI_EVENT_* id; 0 when no event is in flight.
+ * @rcopy: the kernel's copy of the reply, validated before use.
  *
  * Allocated when introspection is opened, or when the vCPU is created
- * while it is open; freed with the struct kvmi.
+ * while it is open; freed with the struct kvmi. The fields from @seq on
+ * belong to the vCPU thread.
  */
 struct kvmi_vcpu {
 	struct kvmi *kvmi;
@@ -72,6 +123,24 @@ struct kvmi_vcpu {
 	struct page *kpages[KVMI_REGION_PAGES];
 	struct page *tpages[KVMI_REGION_PAGES];
 	struct kvmi_vcpu_state *state;
+	struct kvmi_event *event;
+	struct kvmi_vcpu_counters *counters;
+	struct kvmi_tool_state *tstate;
+	struct kvmi_reply *reply;
+
+	unsigned long events;
+	u32 wait_mode;
+	u64 spin_ns;
+	u32 wait_gen;
+	struct eventfd_ctx __rcu *notify;
+	struct kvmi_kick *kick;
+	atomic_t kicked;
+	wait_queue_head_t wq;
+
+	u32 seq;
+	u32 pending_seq;
+	u16 pending_id;
+	struct kvmi_reply rcopy;
 };
 
 /**
@@ -88,6 +157,12 @@ struct kvmi_vcpu {
  * @vm_state: the struct kvmi_vm_state at the start of @vm_page; written
  *	under kvm->lock (or by the VM's destruction), published by its seq.
  * @wq: the poll() waiters of the file, woken at detach.
+ * @db_lock: serializes the changes of doorbells.
+ * @events: the events new vCPUs start with (KVMI_ALL_VCPUS).
+ * @wait_mode: the wait mode new vCPUs start with.
+ * @spin_ns: and its spin budget.
+ * @notify: the VM-wide notify eventfd (RCU, under @db_lock).
+ * @kick: the VM-wide kick eventfd (under @db_lock).
  */
 struct kvmi {
 	refcount_t refcount;
@@ -98,13 +173,31 @@ struct kvmi {
 	struct page *vm_page;
 	struct kvmi_vm_state *vm_state;
 	wait_queue_head_t wq;
+	struct mutex db_lock;	/* serializes doorbell changes */
+	unsigned long events;
+	u32 wait_mode;
+	u64 spin_ns;
+	struct eventfd_ctx __rcu *notify;
+	struct kvmi_kick *kick;
 };
 
 /* kvmi.c */
+void kvmi_put(struct kvmi *kvmi);
 struct kvm *kvmi_get_kvm(struct kvmi *kvmi);
 bool kvmi_is_detached(struct kvmi *kvmi);
 
+/* kvmi_vcpu.c */
+void kvmi_vcpu_init(struct kvmi_vcpu *kv);
+void kvmi_vcpu_wake(struct kvmi_vcpu *kv);
+
+/* kvmi_doorbell.c */
+int kvmi_ioctl_set_doorbells(struct kvmi *kvmi, struct kvm *kvm,
+			     void __user *argp);
+void kvmi_doorbells_release(struct kvmi *kvmi);
+
 /* kvmi_ioctl.c */
+struct kvmi_vcpu *kvmi_vcpu_by_idx(struct kvmi *kvmi, u32 idx);
+
 long kvmi_ioctl_dispatch(struct kvmi *kvmi, struct kvm *kvm,
 			 unsigned int cmd, void __user *argp);
 

@@ -80,16 +80,144 @@ static bool kvmi_command_implemented(u32 id)
 	case KVMI_CMD_CHECK_COMMAND:
 	case KVMI_CMD_CHECK_EVENT:
 	case KVMI_CMD_GET_GUEST_INFO:
+	case KVMI_CMD_CONTROL_EVENTS:
+	case KVMI_CMD_SET_VCPU_DOORBELLS:
+	case KVMI_CMD_SET_WAIT_MODE:
 		return true;
 	default:
 		return false;
 	}
 }
 
-/* No event is implemented yet. */
+/* The events this kernel implements. */
 static bool kvmi_event_implemented(u32 id)
 {
-	return false;
+	return id == KVMI_EVENT_HYPERCALL;
+}
+
+/**
+ * kvmi_vcpu_by_idx() - find the introspection state of a vCPU
+ * @kvmi: the introspection
+ * @idx: the vCPU index, from the tool
+ *
+ * Return: the state, or NULL if there is no such vCPU (yet).
+ */
+struct kvmi_vcpu *kvmi_vcpu_by_idx(struct kvmi *kvmi, u32 idx)
+{
+	if (idx >= kvmi->max_vcpus)
+		return NULL;
+	/* Pairs with the store-release that publishes the vCPU. */
+	return smp_load_acquire(&kvmi->vcpus[idx]);
+}
+
+static void kvmi_set_event(unsigned long *events, u16 event, bool enable)
+{
+	if (enable)
+		set_bit(event, events);
+	else
+		clear_bit(event, events);
+}
+
+/*
+ * KVMI_IOCTL_CONTROL_EVENTS. The HYPERCALL event needs no interception
+ * change: the vCPU tests its bit at the hypercall exit, so the change is
+ * in effect for every guest instruction executed after the ioctl returns.
+ */
+static int kvmi_control_events(struct kvmi *kvmi, struct kvm *kvm,
+			       void __user *argp)
+{
+	struct kvmi_control_events ce;
+	struct kvmi_vcpu *kv;
+	u32 i;
+
+	if (copy_from_user(&ce, argp, sizeof(ce)))
+		return -EFAULT;
+	if (ce.padding1 || ce.padding2 || ce.enable > 1)
+		return -EINVAL;
+	switch (ce.event) {
+	case KVMI_EVENT_UNHOOK:
+	case KVMI_EVENT_PAUSE:
+	case KVMI_EVENT_SINGLESTEP:
+		return -EINVAL;	/* not controlled by this call */
+	}
+	if (!kvmi_event_implemented(ce.event))
+		return -EOPNOTSUPP;
+	if (ce.param)
+		return -EINVAL;
+
+	if (ce.vcpu != KVMI_ALL_VCPUS) {
+		kv = kvmi_vcpu_by_idx(kvmi, ce.vcpu);
+		if (!kv)
+			return -ENOENT;
+		kvmi_set_event(&kv->events, ce.event, ce.enable);
+		return 0;
+	}
+
+	/* Against kvmi_vcpu_create(), which copies the defaults. */
+	mutex_lock(&kvm->lock);
+	kvmi_set_event(&kvmi->events, ce.event, ce.enable);
+	for (i = 0; i < kvmi->max_vcpus; i++) {
+		kv = kvmi_vcpu_by_idx(kvmi, i);
+		if (kv)
+			kvmi_set_event(&kv->events, ce.event, ce.enable);
+	}
+	mutex_unlock(&kvm->lock);
+	return 0;
+}
+
+static void kvmi_vcpu_set_wait_mode(struct kvmi_vcpu *kv, u32 mode,
+				    u64 spin_ns)
+{
+	WRITE_ONCE(kv->wait_mode, mode);
+	WRITE_ONCE(kv->spin_ns, spin_ns);
+	/* A waiting vCPU re-evaluates how it waits. */
+	WRITE_ONCE(kv->wait_gen, kv->wait_gen + 1);
+	kvmi_vcpu_wake(kv);
+}
+
+/* KVMI_IOCTL_SET_WAIT_MODE */
+static int kvmi_set_wait_mode(struct kvmi *kvmi, struct kvm *kvm,
+			      void __user *argp)
+{
+	struct kvmi_wait_mode wm;
+	struct kvmi_vcpu *kv;
+	u32 i;
+
+	if (copy_from_user(&wm, argp, sizeof(wm)))
+		return -EFAULT;
+	switch (wm.mode) {
+	case KVMI_WAIT_BLOCK:
+	case KVMI_WAIT_POLL:
+		if (wm.spin_ns)
+			return -EINVAL;
+		break;
+	case KVMI_WAIT_HYBRID:
+		if (!wm.spin_ns)
+			return -EINVAL;
+		break;
+	default:
+		return -EINVAL;
+	}
+
+	if (wm.vcpu != KVMI_ALL_VCPUS) {
+		kv = kvmi_vcpu_by_idx(kvmi, wm.vcpu);
+		if (!kv)
+			return -ENOENT;
+		kvmi_vcpu_set_wait_mode(kv, wm.mode, wm.spin_ns);
+		return 0;
+	}
+
+	/* Against kvmi_vcpu_create(), which copies the defaults. */
+	mutex_lock(&kvm->lock);
+	WRITE_ONCE(kvmi->wait_mode, wm.mode);
+	WRITE_ONCE(kvmi->spin_ns, wm.spin_ns);
+	for (i = 0; i < kvmi->max_vcpus; i++) {
+		kv = kvmi_vcpu_by_idx(kvmi, i);
+		if (kv)
+			kvmi_vcpu_set_wait_mode(kv, wm.mode, wm.spin_ns);
+	}
+	mutex_unlock(&kvm->lock);
+	return 0;
 }
 
 static int kvmi_check(void __user *argp, bool (*implemented)(u32 id))
@@ -129,6 +257,12 @@ long kvmi_ioctl_dispatch(struct kvmi *kvmi, struct kvm *kvm,
 		return kvmi_check(argp, kvmi_event_implemented);
 	case KVMI_CMD_GET_GUEST_INFO:
 		return kvmi_get_guest_info(kvm, argp);
+	case KVMI_CMD_CONTROL_EVENTS:
+		return kvmi_control_events(kvmi, kvm, argp);
+	case KVMI_CMD_SET_VCPU_DOORBELLS:
+		return kvmi_ioctl_set_doorbells(kvmi, kvm, argp);
+	case KVMI_CMD_SET_WAIT_MODE:
+		return kvmi_set_wait_mode(kvmi, kvm, argp);
 	default:
 		return -ENOTTY;
 	}
