@@ -125,6 +125,154 @@ kvmi_tool_state(struct kvmi_maps *m, uint32_t i)
 	return (void *)(m->tool + i * m->lo.tool_stride + m->lo.tool_off.state);
 }
 
+static inline struct kvmi_event *kvmi_event_slot(struct kvmi_maps *m,
+						 uint32_t i)
+{
+	return (void *)(m->kernel + i * m->lo.kernel_stride +
+			m->lo.kernel_off.event);
+}
+
+static inline struct kvmi_vcpu_counters *
+kvmi_counters(struct kvmi_maps *m, uint32_t i)
+{
+	return (void *)(m->kernel + i * m->lo.kernel_stride +
+			m->lo.kernel_off.counters);
+}
+
+static inline struct kvmi_reply *kvmi_reply_slot(struct kvmi_maps *m,
+						 uint32_t i)
+{
+	return (void *)(m->tool + i * m->lo.tool_stride + m->lo.tool_off.reply);
+}
+
+static inline int __kvmi_control_events(int fd, uint32_t vcpu,
+					uint16_t event, uint8_t enable)
+{
+	struct kvmi_control_events ce = {
+		.vcpu = vcpu,
+		.event = event,
+		.enable = enable,
+	};
+
+	return ioctl(fd, KVMI_IOCTL_CONTROL_EVENTS, &ce);
+}
+
+static inline void kvmi_control_events(int fd, uint32_t vcpu,
+				       uint16_t event, uint8_t enable)
+{
+	int r = __kvmi_control_events(fd, vcpu, event, enable);
+
+	TEST_ASSERT(!r, __KVM_SYSCALL_ERROR("KVMI_IOCTL_CONTROL_EVENTS", r));
+}
+
+static inline int __kvmi_set_doorbells(int fd, uint32_t vcpu, uint32_t flags,
+				       int notify_fd, int kick_fd)
+{
+	struct kvmi_doorbells db = {
+		.vcpu = vcpu,
+		.flags = flags,
+		.notify_fd = notify_fd,
+		.kick_fd = kick_fd,
+	};
+
+	return ioctl(fd, KVMI_IOCTL_SET_VCPU_DOORBELLS, &db);
+}
+
+static inline void kvmi_set_doorbells(int fd, uint32_t vcpu, uint32_t flags,
+				      int notify_fd, int kick_fd)
+{
+	int r = __kvmi_set_doorbells(fd, vcpu, flags, notify_fd, kick_fd);
+
+	TEST_ASSERT(!r,
+		    __KVM_SYSCALL_ERROR("KVMI_IOCTL_SET_VCPU_DOORBELLS", r));
+}
+
+static inline int __kvmi_set_wait_mode(int fd, uint32_t vcpu, uint32_t mode,
+				       uint64_t spin_ns)
+{
+	struct kvmi_wait_mode wm = {
+		.vcpu = vcpu,
+		.mode = mode,
+		.spin_ns = spin_ns,
+	};
+
+	return ioctl(fd, KVMI_IOCTL_SET_WAIT_MODE, &wm);
+}
+
+static inline void kvmi_set_wait_mode(int fd, uint32_t vcpu, uint32_t mode,
+				      uint64_t spin_ns)
+{
+	int r = __kvmi_set_wait_mode(fd, vcpu, mode, spin_ns);
+
+	TEST_ASSERT(!r, __KVM_SYSCALL_ERROR("KVMI_IOCTL_SET_WAIT_MODE", r));
+}
+
+/*
+ * Tool side of the protocol (kvmi.rst, section 9.4), for tests.
+ *
+ * Wait for an event on vCPU @i whose seq is not @last: spin if @notify_fd
+ * is -1 (KVMI_TOOL_POLLING must then be set by the caller), else sleep on
+ * the notify eventfd. Returns the event's seq.
+ */
+static inline uint32_t kvmi_wait_event(struct kvmi_maps *m, uint32_t i,
+				       int notify_fd, uint32_t last)
+{
+	struct kvmi_event *ev = kvmi_event_slot(m, i);
+	uint64_t cnt;
+	uint32_t s;
+
+	for (;;) {
+		/* T1: pairs with the kernel's store-release (K1). */
+		s = __atomic_load_n(&ev->seq, __ATOMIC_ACQUIRE);
+		if (s && s != last)
+			return s;
+		if (notify_fd < 0)
+			continue;
+		TEST_ASSERT(read(notify_fd, &cnt, sizeof(cnt)) == sizeof(cnt),
+			    "read(notify_fd): %s", strerror(errno));
+	}
+}
+
+/*
+ * Publish a reply (T2), then kick the vCPU if it asked for it (T3) and
+ * @kick_fd is not -1. @regs is copied only if not NULL.
+ */
+static inline void kvmi_send_reply(struct kvmi_maps *m, uint32_t i,
+				   uint32_t seq, uint16_t event,
+				   uint8_t action, uint32_t flags,
+				   const struct kvmi_x86_regs *regs,
+				   int kick_fd)
+{
+	struct kvmi_reply *rp = kvmi_reply_slot(m, i);
+	struct kvmi_vcpu_state *vs = kvmi_vcpu_state(m, i);
+	uint64_t one = 1;
+
+	rp->event = event;
+	rp->action = action;
+	rp->padding1 = 0;
+	rp->flags = flags;
+	rp->padding2 = 0;
+	if (regs)
+		rp->regs = *regs;
+	__atomic_store_n(&rp->seq, seq, __ATOMIC_RELEASE);	/* T2 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);		/* T3 */
+	if (kick_fd >= 0 &&
+	    (__atomic_load_n(&vs->flags, __ATOMIC_RELAXED) &
+	     KVMI_VCPU_NEED_KICK))
+		TEST_ASSERT(write(kick_fd, &one, sizeof(one)) == sizeof(one),
+			    "write(kick_fd): %s", strerror(errno));
+}
+
+/* Wait until vCPU @i has finished event @seq (T7). */
+static inline void kvmi_wait_done(struct kvmi_maps *m, uint32_t i,
+				  uint32_t seq)
+{
+	struct kvmi_vcpu_state *vs = kvmi_vcpu_state(m, i);
+
+	while (__atomic_load_n(&vs->done_seq, __ATOMIC_ACQUIRE) != seq)
+		;
+}
+
 /* Pass a file descriptor over a unix socket (SCM_RIGHTS). */
 static inline void kvmi_send_fd(int sock, int fd)
 {
