@@ -38,6 +38,8 @@ tree=$("$top/kernel/assemble.sh" "${assemble_args[@]}")
 obj="$base/obj-$flavour"
 scratch="$base/kconfig-$flavour"
 mkdir -p "$obj" "$scratch"
+exec 8> "$obj.lock"
+flock 8
 
 kmake() {
 	make -C "$tree" O="$1" -s CC="ccache gcc" "${@:2}"
@@ -74,6 +76,10 @@ if ! cmp -s "$scratch/.config" "$obj/.config"; then
 	cp "$scratch/.config" "$obj/.config"
 fi
 
+# The tree lock covers the assembly; the long make holds only its object
+# directory's lock (taken before the configuration is written), so that a
+# debug build does not keep a normal one waiting for half an hour.
+exec 9>&-
 echo "build: $flavour kernel with $jobs jobs" >&2
 kmake "$obj" -j"$jobs" bzImage
 kmake "$obj" -j"$jobs" headers
