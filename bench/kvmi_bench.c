@@ -1,0 +1,848 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * kvmi_bench: the event round trip of kvmi-ring next to what users have
+ * without it, the non-blocking proof and the idle cost (issue 7).
+ *
+ * Built against the kernel's KVM selftest library (kvm_util, ucall) and
+ * run in the L1 VM by bench/in-vm.sh. Every row runs an L2 guest loop:
+ *
+ *	t0 = lfence; rdtsc
+ *	the trapping instruction
+ *	t1 = rdtscp; lfence
+ *	samples[i] = t1 - t0
+ *
+ * and the tool side (a thread pinned to the other L1 CPU, or the VMM
+ * thread for the rows without a tool) timestamps each event with
+ * CLOCK_MONOTONIC. Raw samples go to OUTDIR as text, one per line, in
+ * nanoseconds; bench/report.py turns them into percentiles, histograms,
+ * JSON, the table and the plots.
+ *
+ *	kvmi_bench [-n ITER] [-w WARMUP] [-r ROUNDS] [-R NB_ROUNDS]
+ *		   [-s SECONDS] [-H] [-o OUTDIR] [ROW...]
+ *
+ * ITER events per row in all (50000), the first WARMUP of each round
+ * (200) not counted, in ROUNDS rounds (10); the non-blocking proof runs
+ * NB_ROUNDS rounds (3) of SECONDS seconds (3) per scenario. -H backs the
+ * guest's sample buffer with hugetlbfs (2 MiB pages).
+ *
+ * Rows (all by default): tsc, exit_io, usfwd, kvmi_block, kvmi_hybrid,
+ * kvmi_poll, cpuid, cpuid_hooked, exit_io_hooked, nonblock. Each round
+ * runs ITER/ROUNDS events of every row in turn, so that slow drifts of
+ * the machine spread evenly over the rows.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kvm_util.h"
+#include "processor.h"
+#include "ucall_common.h"
+#include "kvmi_util.h"
+
+/* A port no in-kernel device claims: each OUT exits to userspace. */
+#define BENCH_PORT	0xe0
+
+enum guest_kind {
+	G_TSC,		/* nothing between the two TSC reads */
+	G_EXIT_IO,	/* OUT to BENCH_PORT: KVM_EXIT_IO */
+	G_INT3,		/* INT3: KVM_EXIT_DEBUG with KVM_GUESTDBG_USE_SW_BP */
+	G_HYPERCALL,	/* VMMCALL, RAX = KVM_HC_KVMI */
+	G_CPUID,	/* CPUID: handled in the kernel */
+};
+
+/* ------------------------------------------------------------------ */
+/* Guest                                                               */
+/* ------------------------------------------------------------------ */
+
+static inline uint64_t tsc_begin(void)
+{
+	uint32_t lo, hi;
+
+	asm volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi) :: "memory");
+	return (uint64_t)hi << 32 | lo;
+}
+
+static inline uint64_t tsc_end(void)
+{
+	uint32_t lo, hi;
+
+	asm volatile("rdtscp; lfence" : "=a"(lo), "=d"(hi) :: "rcx", "memory");
+	return (uint64_t)hi << 32 | lo;
+}
+
+#define TIMED_LOOP(n, samples, insn) do {				\
+	uint64_t _i, _t0;						\
+									\
+	for (_i = 0; _i < (n); _i++) {					\
+		_t0 = tsc_begin();					\
+		insn;							\
+		(samples)[_i] = tsc_end() - _t0;			\
+	}								\
+} while (0)
+
+static void guest_loop(uint64_t kind, uint64_t n, uint64_t *samples)
+{
+	uint32_t a, b, c, d;
+
+	switch (kind) {
+	case G_TSC:
+		TIMED_LOOP(n, samples, asm volatile("" ::: "memory"));
+		break;
+	case G_EXIT_IO:
+		TIMED_LOOP(n, samples,
+			   asm volatile("outb %%al, %%dx"
+					:: "a"(0), "d"(BENCH_PORT) : "memory"));
+		break;
+	case G_INT3:
+		TIMED_LOOP(n, samples, asm volatile("int3" ::: "memory"));
+		break;
+	case G_HYPERCALL:
+		TIMED_LOOP(n, samples, kvm_hypercall(KVM_HC_KVMI, 0, 0, 0, 0));
+		break;
+	case G_CPUID:
+		TIMED_LOOP(n, samples, cpuid(0, &a, &b, &c, &d));
+		break;
+	}
+	GUEST_DONE();
+}
+
+/* The non-blocking proof: vCPU 0 raises events, vCPU 1 counts. */
+static volatile uint64_t nb_stop;
+static volatile uint64_t nb_count;
+static volatile uint64_t nb_events;
+
+static void guest_nonblock(uint64_t id)
+{
+	if (id == 1) {
+		while (!nb_stop)
+			nb_count++;
+	} else {
+		while (!nb_stop) {
+			kvm_hypercall(KVM_HC_KVMI, 0, 0, 0, 0);
+			nb_events++;
+		}
+	}
+	GUEST_DONE();
+}
+
+/* ------------------------------------------------------------------ */
+/* Host helpers                                                        */
+/* ------------------------------------------------------------------ */
+
+static uint64_t opt_iter = 50000;
+static uint64_t opt_warmup = 200;
+static uint64_t opt_rounds = 10;
+static uint64_t opt_nb_rounds = 3;
+static double opt_seconds = 3.0;
+static int opt_hugetlb;
+static const char *opt_out = ".";
+static int ncpus;
+static uint32_t l2_tsc_khz;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void pin(int cpu)
+{
+	cpu_set_t set;
+
+	if (ncpus < 2)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu % ncpus, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+/* One progress line on stderr, rewritten in place; NULL ends it. */
+static void progress(const char *row, uint64_t done, uint64_t total)
+{
+	static uint64_t last;
+	uint64_t t = now_ns();
+
+	if (!row) {
+		if (last)
+			fprintf(stderr, "\n");
+		last = 0;
+		return;
+	}
+	if (done != total && t - last < 500000000ULL)
+		return;
+	last = t;
+	fprintf(stderr, "\rbench: %-16s %8lu / %lu  ", row,
+		(unsigned long)done, (unsigned long)total);
+}
+
+/* Samples of one row, appended round after round. */
+struct series {
+	const char *name;
+	uint64_t *v;
+	uint64_t n, cap;
+};
+
+static void series_add(struct series *s, uint64_t x)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 4096;
+		s->v = realloc(s->v, s->cap * sizeof(*s->v));
+		TEST_ASSERT(s->v, "out of memory");
+	}
+	s->v[s->n++] = x;
+}
+
+static void series_write(struct series *s, const char *row, const char *what)
+{
+	char path[512];
+	FILE *f;
+	uint64_t i;
+
+	if (!s->n)
+		return;
+	snprintf(path, sizeof(path), "%s/%s.%s", opt_out, row, what);
+	f = fopen(path, "w");
+	TEST_ASSERT(f, "fopen(%s): %s", path, strerror(errno));
+	for (i = 0; i < s->n; i++)
+		fprintf(f, "%lu\n", (unsigned long)s->v[i]);
+	fclose(f);
+}
+
+/* A row: the guest's samples and the tool side's, in ns. */
+struct row {
+	const char *name;
+	enum guest_kind kind;
+	int (*setup)(struct row *r, struct kvm_vm *vm, struct kvm_vcpu *vcpu);
+	void *(*tool)(void *arg);	/* NULL: the VMM thread is the tool */
+	int mode;			/* KVMI_WAIT_* for the kvmi rows */
+	int hooked;			/* introspection open, nothing enabled */
+	struct series guest, cycle, delivery;
+	uint64_t events;
+};
+
+/* The VM of one round of one row. */
+struct run {
+	struct row *row;
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu;
+	uint64_t n;		/* guest iterations, warmup included */
+	uint64_t samples_gva;
+	uint32_t tsc_khz;
+	/* tool side */
+	volatile int stop;
+	uint64_t seen;		/* events the tool answered */
+	uint64_t *cycle;	/* ns between two events, at the tool */
+	uint64_t *delivery;	/* ns from publish to the tool */
+	/* kvmi */
+	int fd, notify, kick;
+	struct kvmi_maps m;
+	/* userspace forwarding */
+	int sock[2];
+};
+
+static uint32_t tsc_khz_of(struct kvm_vcpu *vcpu)
+{
+	int r = __vcpu_ioctl(vcpu, KVM_GET_TSC_KHZ, NULL);
+
+	TEST_ASSERT(r > 0, "KVM_GET_TSC_KHZ: %d", r);
+	return r;
+}
+
+static uint64_t cycles_to_ns(uint64_t c, uint32_t khz)
+{
+	return (uint64_t)((double)c * 1000000.0 / khz + 0.5);
+}
+
+/* Memory for the guest's samples, in slot 0 or on hugetlbfs. */
+#define DATA_SLOT	1
+#define DATA_GPA	(1ULL << 32)
+#define DATA_GVA	(1ULL << 36)
+
+static uint64_t guest_buffer(struct kvm_vm *vm, uint64_t bytes)
+{
+	uint64_t pages, npages;
+
+	if (!opt_hugetlb)
+		return vm_vaddr_alloc(vm, bytes, KVM_UTIL_MIN_VADDR);
+	/* 2 MiB hugetlb pages, mapped with 4 KiB guest pages. */
+	npages = (bytes + (2 << 20) - 1) / (2 << 20) * ((2 << 20) / 4096);
+	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS_HUGETLB, DATA_GPA,
+				    DATA_SLOT, npages, 0);
+	for (pages = 0; pages < npages; pages++)
+		virt_pg_map(vm, DATA_GVA + pages * 4096,
+			    DATA_GPA + pages * 4096);
+	return DATA_GVA;
+}
+
+/* ------------------------------------------------------------------ */
+/* Tools                                                               */
+/* ------------------------------------------------------------------ */
+
+static void tool_record(struct run *r, uint64_t t, uint64_t *prev,
+			uint64_t published)
+{
+	if (r->seen < r->n) {
+		r->cycle[r->seen] = *prev ? t - *prev : 0;
+		r->delivery[r->seen] = published && t > published ?
+				       t - published : 0;
+	}
+	*prev = t;
+	r->seen++;
+}
+
+/*
+ * Wait for a new event on vCPU 0 (T1), the tool's way for each mode:
+ * POLL spins with KVMI_TOOL_POLLING; BLOCK sleeps on the notify eventfd;
+ * HYBRID spins as long as the vCPU does, then sleeps (T0 before it).
+ * Returns 0 if the run is over.
+ */
+static uint32_t tool_wait(struct run *r, uint32_t last)
+{
+	struct kvmi_event *ev = kvmi_event_slot(&r->m, 0);
+	struct kvmi_tool_state *ts = kvmi_tool_state(&r->m, 0);
+	uint64_t spin_until = 0, cnt;
+	uint32_t s;
+
+	if (r->row->mode != KVMI_WAIT_BLOCK) {
+		__atomic_store_n(&ts->flags, KVMI_TOOL_POLLING,
+				 __ATOMIC_RELAXED);
+		if (r->row->mode == KVMI_WAIT_HYBRID)
+			spin_until = now_ns() + KVMI_WAIT_DEFAULT_SPIN_NS;
+	}
+	for (;;) {
+		s = __atomic_load_n(&ev->seq, __ATOMIC_ACQUIRE);
+		if (s && s != last)
+			return s;
+		if (r->stop)
+			return 0;
+		if (r->row->mode == KVMI_WAIT_POLL ||
+		    (spin_until && now_ns() < spin_until)) {
+			asm volatile("pause");
+			continue;
+		}
+		if (spin_until) {
+			/* T0: stop polling, then recheck before sleeping. */
+			__atomic_store_n(&ts->flags, 0, __ATOMIC_RELAXED);
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			spin_until = 0;
+			continue;
+		}
+		if (read(r->notify, &cnt, sizeof(cnt)) != sizeof(cnt))
+			TEST_FAIL("read(notify): %s", strerror(errno));
+	}
+}
+
+static void *kvmi_tool(void *arg)
+{
+	struct run *r = arg;
+	struct kvmi_event *ev = kvmi_event_slot(&r->m, 0);
+	uint64_t prev = 0, published;
+	uint32_t s = 0;
+
+	pin(1);
+	while ((s = tool_wait(r, s))) {
+		published = ev->timestamp_ns;
+		tool_record(r, now_ns(), &prev, published);
+		kvmi_send_reply(&r->m, 0, s, KVMI_EVENT_HYPERCALL,
+				KVMI_ACTION_CONTINUE, 0, NULL, r->kick);
+		progress(r->row->name, r->seen, r->n);
+	}
+	return NULL;
+}
+
+static void kvmi_attach(struct run *r, int mode, int enable)
+{
+	r->fd = kvmi_open(r->vm);
+	kvmi_map_all(r->fd, &r->m);
+	r->notify = eventfd(0, EFD_CLOEXEC);
+	r->kick = eventfd(0, EFD_CLOEXEC);
+	TEST_ASSERT(r->notify >= 0 && r->kick >= 0, "eventfd");
+	kvmi_set_doorbells(r->fd, KVMI_ALL_VCPUS,
+			   KVMI_DOORBELL_NOTIFY | KVMI_DOORBELL_KICK,
+			   r->notify, r->kick);
+	kvmi_set_wait_mode(r->fd, KVMI_ALL_VCPUS, mode,
+			   mode == KVMI_WAIT_HYBRID ?
+			   KVMI_WAIT_DEFAULT_SPIN_NS : 0);
+	if (enable)
+		kvmi_control_events(r->fd, KVMI_ALL_VCPUS,
+				    KVMI_EVENT_HYPERCALL, 1);
+}
+
+static void kvmi_detach(struct run *r)
+{
+	if (!r->m.vm)
+		return;
+	kvmi_unmap_all(&r->m);
+	close(r->fd);
+	close(r->notify);
+	close(r->kick);
+}
+
+/* Userspace forwarding: what the VMM thread sends the tool per event. */
+struct fwd_msg {
+	uint64_t seq;
+	uint64_t exit_ns;	/* when KVM_RUN returned, CLOCK_MONOTONIC */
+	struct kvm_regs regs;
+};
+
+struct fwd_reply {
+	uint64_t seq;
+	uint32_t action;	/* KVMI_ACTION_CONTINUE */
+	uint32_t padding;
+};
+
+static void *fwd_tool(void *arg)
+{
+	struct run *r = arg;
+	struct fwd_msg msg;
+	struct fwd_reply rep = { .action = KVMI_ACTION_CONTINUE };
+	uint64_t prev = 0;
+
+	pin(1);
+	while (recv(r->sock[1], &msg, sizeof(msg), 0) == sizeof(msg)) {
+		tool_record(r, now_ns(), &prev, msg.exit_ns);
+		rep.seq = msg.seq;
+		if (send(r->sock[1], &rep, sizeof(rep), 0) != sizeof(rep))
+			break;
+		progress(r->row->name, r->seen, r->n);
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Rows                                                                */
+/* ------------------------------------------------------------------ */
+
+/* Run the vCPU to GUEST_DONE, forwarding INT3 and counting exits. */
+static void vmm_loop(struct run *r)
+{
+	struct kvm_run *run = r->vcpu->run;
+	struct fwd_msg msg = {};
+	struct fwd_reply rep;
+	uint64_t prev = 0, t;
+	struct ucall uc;
+
+	pin(0);
+	for (;;) {
+		vcpu_run(r->vcpu);
+		t = now_ns();
+		switch (run->exit_reason) {
+		case KVM_EXIT_IO:
+			if (run->io.port != BENCH_PORT)
+				break;
+			if (!r->row->tool) {
+				tool_record(r, t, &prev, 0);
+				progress(r->row->name, r->seen, r->n);
+			}
+			continue;
+		case KVM_EXIT_DEBUG:
+			TEST_ASSERT(run->debug.arch.exception == BP_VECTOR,
+				    "debug exit, vector %u",
+				    run->debug.arch.exception);
+			msg.seq++;
+			msg.exit_ns = t;
+			vcpu_regs_get(r->vcpu, &msg.regs);
+			TEST_ASSERT(send(r->sock[0], &msg, sizeof(msg), 0) ==
+				    sizeof(msg), "send: %s", strerror(errno));
+			TEST_ASSERT(recv(r->sock[0], &rep, sizeof(rep), 0) ==
+				    sizeof(rep) && rep.seq == msg.seq,
+				    "recv: %s", strerror(errno));
+			msg.regs.rip += 1;	/* past the INT3 */
+			vcpu_regs_set(r->vcpu, &msg.regs);
+			continue;
+		default:
+			break;
+		}
+		switch (get_ucall(r->vcpu, &uc)) {
+		case UCALL_DONE:
+			return;
+		case UCALL_ABORT:
+			REPORT_GUEST_ASSERT(uc);
+			return;
+		default:
+			TEST_FAIL("unexpected exit %u (%s)", run->exit_reason,
+				  exit_reason_str(run->exit_reason));
+		}
+	}
+}
+
+static void run_row_round(struct row *row, uint64_t n)
+{
+	struct run r = { .row = row, .n = n, .fd = -1 };
+	struct kvm_guest_debug dbg = {
+		.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP,
+	};
+	uint64_t *samples, i, pages;
+	pthread_t tool;
+
+	pages = (n * 8 + 4095) / 4096;
+	r.vm = __vm_create_with_one_vcpu(&r.vcpu, pages + 16, guest_loop);
+	r.samples_gva = guest_buffer(r.vm, pages * 4096);
+	vcpu_args_set(r.vcpu, 3, (uint64_t)row->kind, n, r.samples_gva);
+	r.tsc_khz = tsc_khz_of(r.vcpu);
+	l2_tsc_khz = r.tsc_khz;
+	r.cycle = calloc(n, sizeof(uint64_t));
+	r.delivery = calloc(n, sizeof(uint64_t));
+	TEST_ASSERT(r.cycle && r.delivery, "out of memory");
+
+	if (row->kind == G_HYPERCALL)
+		kvmi_attach(&r, row->mode, 1);
+	else if (row->hooked)
+		kvmi_attach(&r, KVMI_WAIT_HYBRID, 0);
+	if (row->kind == G_INT3) {
+		vcpu_guest_debug_set(r.vcpu, &dbg);
+		TEST_ASSERT(!socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC,
+					0, r.sock), "socketpair");
+	}
+	if (row->tool)
+		TEST_ASSERT(!pthread_create(&tool, NULL, row->tool, &r),
+			    "pthread_create");
+
+	vmm_loop(&r);
+
+	if (row->tool) {
+		r.stop = 1;
+		if (row->kind == G_INT3)
+			shutdown(r.sock[0], SHUT_RDWR);
+		else
+			TEST_ASSERT(write(r.notify, &(uint64_t){1}, 8) == 8,
+				    "write(notify)");
+		pthread_join(tool, NULL);
+	}
+	if (row->kind != G_TSC && row->kind != G_CPUID)
+		TEST_ASSERT(r.seen == n, "%s: %lu events for %lu iterations",
+			    row->name, (unsigned long)r.seen,
+			    (unsigned long)n);
+
+	samples = addr_gva2hva(r.vm, r.samples_gva);
+	for (i = opt_warmup; i < n; i++) {
+		series_add(&row->guest, cycles_to_ns(samples[i], r.tsc_khz));
+		if (r.seen > i && i > opt_warmup) {
+			series_add(&row->cycle, r.cycle[i]);
+			if (r.delivery[i])
+				series_add(&row->delivery, r.delivery[i]);
+		}
+	}
+	row->events += r.seen;
+
+	if (row->kind == G_INT3) {
+		close(r.sock[0]);
+		close(r.sock[1]);
+	}
+	kvmi_detach(&r);
+	free(r.cycle);
+	free(r.delivery);
+	kvm_vm_free(r.vm);
+}
+
+static struct row rows[] = {
+	{ .name = "tsc", .kind = G_TSC },
+	{ .name = "exit_io", .kind = G_EXIT_IO },
+	{ .name = "usfwd", .kind = G_INT3, .tool = fwd_tool },
+	{ .name = "kvmi_block", .kind = G_HYPERCALL, .tool = kvmi_tool,
+	  .mode = KVMI_WAIT_BLOCK },
+	{ .name = "kvmi_hybrid", .kind = G_HYPERCALL, .tool = kvmi_tool,
+	  .mode = KVMI_WAIT_HYBRID },
+	{ .name = "kvmi_poll", .kind = G_HYPERCALL, .tool = kvmi_tool,
+	  .mode = KVMI_WAIT_POLL },
+	{ .name = "exit_io_hooked", .kind = G_EXIT_IO, .hooked = 1 },
+	{ .name = "cpuid", .kind = G_CPUID },
+	{ .name = "cpuid_hooked", .kind = G_CPUID, .hooked = 1 },
+};
+
+#define NR_ROWS	(sizeof(rows) / sizeof(rows[0]))
+
+/* ------------------------------------------------------------------ */
+/* Non-blocking proof                                                  */
+/* ------------------------------------------------------------------ */
+
+enum nb_scenario {
+	NB_ALONE,	/* vCPU 0 idle, no introspection */
+	NB_KVMI,	/* vCPU 0 raises kvmi-ring events (block mode) */
+	NB_PAUSE_ALL,	/* the same, and every event pauses vCPU 1 */
+	NB_NR,
+};
+
+static const char *const nb_names[NB_NR] = {
+	"alone", "kvmi", "pause_all",
+};
+
+struct nb {
+	struct run r;		/* vCPU 0 and the tool */
+	struct kvm_vcpu *vcpu1;
+	enum nb_scenario sc;
+	pthread_t t0, t1;
+	uint64_t pause_req, pause_ack, pause_release;
+	uint64_t pauses;
+};
+
+static void nb_sigusr1(int sig)
+{
+}
+
+static void nb_done(struct kvm_vcpu *vcpu)
+{
+	struct ucall uc;
+
+	if (get_ucall(vcpu, &uc) == UCALL_ABORT)
+		REPORT_GUEST_ASSERT(uc);
+	TEST_ASSERT(uc.cmd == UCALL_DONE, "vCPU %u: exit %u", vcpu->id,
+		    vcpu->run->exit_reason);
+}
+
+/* vCPU 1: count; in the pause-all emulation, stop when told to. */
+static void *nb_vcpu1(void *arg)
+{
+	struct nb *nb = arg;
+	struct kvm_run *run = nb->vcpu1->run;
+	uint64_t g;
+	int ret;
+
+	pin(1);
+	for (;;) {
+		ret = __vcpu_run(nb->vcpu1);
+		if (ret == -1 && errno == EINTR) {
+			/* Paused: out of KVM_RUN until released. */
+			run->immediate_exit = 0;
+			g = __atomic_load_n(&nb->pause_req, __ATOMIC_ACQUIRE);
+			__atomic_store_n(&nb->pause_ack, g, __ATOMIC_RELEASE);
+			while (__atomic_load_n(&nb->pause_release,
+					       __ATOMIC_ACQUIRE) != g)
+				asm volatile("pause");
+			continue;
+		}
+		TEST_ASSERT(!ret, "KVM_RUN: %s", strerror(errno));
+		nb_done(nb->vcpu1);
+		return NULL;
+	}
+}
+
+static void *nb_vcpu0(void *arg)
+{
+	struct nb *nb = arg;
+
+	pin(0);
+	vcpu_run(nb->r.vcpu);
+	nb_done(nb->r.vcpu);
+	return NULL;
+}
+
+/* The tool of the non-blocking proof; pause-all stops vCPU 1 first. */
+static void *nb_tool(void *arg)
+{
+	struct nb *nb = arg;
+	struct run *r = &nb->r;
+	uint32_t s = 0;
+	uint64_t g;
+
+	pin(0);
+	while ((s = tool_wait(r, s))) {
+		if (nb->sc == NB_PAUSE_ALL) {
+			g = nb->pause_req + 1;
+			__atomic_store_n(&nb->pause_req, g, __ATOMIC_SEQ_CST);
+			__atomic_store_n(&nb->vcpu1->run->immediate_exit, 1,
+					 __ATOMIC_SEQ_CST);
+			pthread_kill(nb->t1, SIGUSR1);
+			while (__atomic_load_n(&nb->pause_ack,
+					       __ATOMIC_ACQUIRE) != g) {
+				if (r->stop)
+					break;
+				sched_yield();
+			}
+		}
+		kvmi_send_reply(&r->m, 0, s, KVMI_EVENT_HYPERCALL,
+				KVMI_ACTION_CONTINUE, 0, NULL, r->kick);
+		if (nb->sc == NB_PAUSE_ALL)
+			__atomic_store_n(&nb->pause_release, nb->pause_req,
+					 __ATOMIC_RELEASE);
+		r->seen++;
+	}
+	return NULL;
+}
+
+struct nb_result {
+	double rate;		/* vCPU 1 iterations per second */
+	double events;		/* vCPU 0 events per second */
+};
+
+static struct nb_result nb_run(enum nb_scenario sc)
+{
+	struct kvm_vcpu *vcpus[2];
+	struct nb nb = { .sc = sc };
+	struct nb_result res;
+	volatile uint64_t *count, *events, *stop;
+	uint64_t c0, e0, t0, c1, e1, t1;
+	pthread_t tool;
+
+	nb.r.vm = __vm_create_with_vcpus(VM_SHAPE_DEFAULT, 2, 0,
+					 guest_nonblock, vcpus);
+	nb.r.vcpu = vcpus[0];
+	nb.r.row = &(struct row){ .name = "nonblock",
+				  .mode = KVMI_WAIT_BLOCK };
+	nb.vcpu1 = vcpus[1];
+	vcpu_args_set(vcpus[0], 1, 0);
+	vcpu_args_set(vcpus[1], 1, 1);
+	count = addr_gva2hva(nb.r.vm, (vm_vaddr_t)&nb_count);
+	events = addr_gva2hva(nb.r.vm, (vm_vaddr_t)&nb_events);
+	stop = addr_gva2hva(nb.r.vm, (vm_vaddr_t)&nb_stop);
+	*count = *events = *stop = 0;
+
+	if (sc != NB_ALONE) {
+		kvmi_attach(&nb.r, KVMI_WAIT_BLOCK, 1);
+		TEST_ASSERT(!pthread_create(&tool, NULL, nb_tool, &nb),
+			    "pthread_create");
+	}
+	TEST_ASSERT(!pthread_create(&nb.t1, NULL, nb_vcpu1, &nb),
+		    "pthread_create");
+	if (sc != NB_ALONE)
+		TEST_ASSERT(!pthread_create(&nb.t0, NULL, nb_vcpu0, &nb),
+			    "pthread_create");
+
+	usleep(300000);		/* let both loops settle */
+	c0 = *count;
+	e0 = *events;
+	t0 = now_ns();
+	usleep((useconds_t)(opt_seconds * 1e6));
+	c1 = *count;
+	e1 = *events;
+	t1 = now_ns();
+	res.rate = (double)(c1 - c0) * 1e9 / (t1 - t0);
+	res.events = (double)(e1 - e0) * 1e9 / (t1 - t0);
+
+	*stop = 1;
+	if (sc != NB_ALONE)
+		pthread_join(nb.t0, NULL);
+	/* A pause request still in flight is released by the tool. */
+	nb.r.stop = 1;
+	if (sc != NB_ALONE) {
+		TEST_ASSERT(write(nb.r.notify, &(uint64_t){1}, 8) == 8,
+			    "write(notify)");
+		pthread_join(tool, NULL);
+		__atomic_store_n(&nb.pause_release, nb.pause_req,
+				 __ATOMIC_RELEASE);
+	}
+	pthread_join(nb.t1, NULL);
+	kvmi_detach(&nb.r);
+	kvm_vm_free(nb.r.vm);
+	return res;
+}
+
+static void nonblock(void)
+{
+	struct sigaction sa = { .sa_handler = nb_sigusr1 };
+	struct nb_result res;
+	char path[512];
+	uint64_t round;
+	FILE *f;
+	int sc;
+
+	TEST_ASSERT(!sigaction(SIGUSR1, &sa, NULL), "sigaction");
+	snprintf(path, sizeof(path), "%s/nonblock.txt", opt_out);
+	f = fopen(path, "w");
+	TEST_ASSERT(f, "fopen(%s): %s", path, strerror(errno));
+	fprintf(f, "# scenario round vcpu1_iter_per_s vcpu0_events_per_s\n");
+	for (round = 0; round < opt_nb_rounds; round++) {
+		for (sc = 0; sc < NB_NR; sc++) {
+			fprintf(stderr,
+				"\rbench: nonblock %-10s round %lu / %lu  ",
+				nb_names[sc], (unsigned long)round + 1,
+				(unsigned long)opt_nb_rounds);
+			res = nb_run(sc);
+			fprintf(f, "%s %lu %.0f %.0f\n", nb_names[sc],
+				(unsigned long)round, res.rate, res.events);
+			fflush(f);
+		}
+	}
+	fprintf(stderr, "\n");
+	fclose(f);
+}
+
+/* ------------------------------------------------------------------ */
+
+static int wanted(int argc, char **argv, const char *name)
+{
+	int i;
+
+	if (optind >= argc)
+		return 1;
+	for (i = optind; i < argc; i++)
+		if (!strcmp(argv[i], name))
+			return 1;
+	return 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: kvmi_bench [-n ITER] [-w WARMUP] "
+		"[-r ROUNDS] [-R NB_ROUNDS] [-s SECONDS] [-H] [-o OUTDIR] "
+		"[ROW...]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	char path[512];
+	uint64_t round, n;
+	unsigned int i;
+	FILE *meta;
+	int c;
+
+	while ((c = getopt(argc, argv, "n:w:r:R:s:Ho:")) != -1) {
+		switch (c) {
+		case 'n': opt_iter = strtoull(optarg, NULL, 0); break;
+		case 'w': opt_warmup = strtoull(optarg, NULL, 0); break;
+		case 'r': opt_rounds = strtoull(optarg, NULL, 0); break;
+		case 'R': opt_nb_rounds = strtoull(optarg, NULL, 0); break;
+		case 's': opt_seconds = strtod(optarg, NULL); break;
+		case 'H': opt_hugetlb = 1; break;
+		case 'o': opt_out = optarg; break;
+		default: usage();
+		}
+	}
+	if (!opt_rounds || opt_iter < opt_rounds)
+		usage();
+	ncpus = sysconf(_SC_NPROCESSORS_ONLN);
+	KVMI_REQUIRE();
+	mkdir(opt_out, 0755);
+
+	n = opt_iter / opt_rounds + opt_warmup;
+	for (round = 0; round < opt_rounds; round++) {
+		for (i = 0; i < NR_ROWS; i++) {
+			if (!wanted(argc, argv, rows[i].name))
+				continue;
+			run_row_round(&rows[i], n);
+			progress(NULL, 0, 0);
+		}
+	}
+	for (i = 0; i < NR_ROWS; i++) {
+		series_write(&rows[i].guest, rows[i].name, "guest");
+		series_write(&rows[i].cycle, rows[i].name, "cycle");
+		series_write(&rows[i].delivery, rows[i].name, "delivery");
+	}
+	if (wanted(argc, argv, "nonblock"))
+		nonblock();
+
+	snprintf(path, sizeof(path), "%s/meta.txt", opt_out);
+	meta = fopen(path, "w");
+	TEST_ASSERT(meta, "fopen(%s): %s", path, strerror(errno));
+	fprintf(meta, "iterations=%lu\nwarmup=%lu\nrounds=%lu\n"
+		"nonblock_rounds=%lu\nnonblock_seconds=%.1f\nhugetlb=%d\n"
+		"l1_cpus=%d\ntsc_khz=%u\n",
+		(unsigned long)opt_iter, (unsigned long)opt_warmup,
+		(unsigned long)opt_rounds, (unsigned long)opt_nb_rounds,
+		opt_seconds, opt_hugetlb, ncpus, l2_tsc_khz);
+	fclose(meta);
+	return 0;
+}
