@@ -26,7 +26,9 @@
  * guest's sample buffer with hugetlbfs (2 MiB pages).
  *
  * Rows (all by default): tsc, exit_io, usfwd, kvmi_block, kvmi_hybrid,
- * kvmi_poll, cpuid, cpuid_hooked, exit_io_hooked, nonblock. Each round
+ * kvmi_poll, kvmi_bp_block, kvmi_bp_hybrid, kvmi_bp_poll (skipped on a
+ * kernel without KVMI_EVENT_BREAKPOINT), exit_io_hooked, cpuid,
+ * cpuid_hooked, nonblock. Each round
  * runs ITER/ROUNDS events of every row in turn, so that slow drifts of
  * the machine spread evenly over the rows.
  */
@@ -226,8 +228,10 @@ struct row {
 	enum guest_kind kind;
 	int (*setup)(struct row *r, struct kvm_vm *vm, struct kvm_vcpu *vcpu);
 	void *(*tool)(void *arg);	/* NULL: the VMM thread is the tool */
+	uint16_t event;			/* KVMI_EVENT_* for the kvmi rows */
 	int mode;			/* KVMI_WAIT_* for the kvmi rows */
 	int hooked;			/* introspection open, nothing enabled */
+	int skip;			/* the kernel lacks the event */
 	struct series guest, cycle, delivery;
 	uint64_t events;
 };
@@ -355,14 +359,15 @@ static void *kvmi_tool(void *arg)
 	while ((s = tool_wait(r, s))) {
 		published = ev->timestamp_ns;
 		tool_record(r, now_ns(), &prev, published);
-		kvmi_send_reply(&r->m, 0, s, KVMI_EVENT_HYPERCALL,
+		/* CONTINUE: past the hypercall, or past the INT3. */
+		kvmi_send_reply(&r->m, 0, s, r->row->event,
 				KVMI_ACTION_CONTINUE, 0, NULL, r->kick);
 		progress(r->row->name, r->seen, r->n);
 	}
 	return NULL;
 }
 
-static void kvmi_attach(struct run *r, int mode, int enable)
+static void kvmi_attach(struct run *r, int mode, uint16_t event)
 {
 	r->fd = kvmi_open(r->vm);
 	kvmi_map_all(r->fd, &r->m);
@@ -375,9 +380,8 @@ static void kvmi_attach(struct run *r, int mode, int enable)
 	kvmi_set_wait_mode(r->fd, KVMI_ALL_VCPUS, mode,
 			   mode == KVMI_WAIT_HYBRID ?
 			   KVMI_WAIT_DEFAULT_SPIN_NS : 0);
-	if (enable)
-		kvmi_control_events(r->fd, KVMI_ALL_VCPUS,
-				    KVMI_EVENT_HYPERCALL, 1);
+	if (event)
+		kvmi_control_events(r->fd, KVMI_ALL_VCPUS, event, 1);
 }
 
 static void kvmi_detach(struct run *r)
@@ -497,11 +501,11 @@ static void run_row_round(struct row *row, uint64_t n)
 	r.delivery = calloc(n, sizeof(uint64_t));
 	TEST_ASSERT(r.cycle && r.delivery, "out of memory");
 
-	if (row->kind == G_HYPERCALL)
-		kvmi_attach(&r, row->mode, 1);
+	if (row->event)
+		kvmi_attach(&r, row->mode, row->event);
 	else if (row->hooked)
 		kvmi_attach(&r, KVMI_WAIT_HYBRID, 0);
-	if (row->kind == G_INT3) {
+	if (row->tool == fwd_tool) {
 		vcpu_guest_debug_set(r.vcpu, &dbg);
 		TEST_ASSERT(!socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC,
 					0, r.sock), "socketpair");
@@ -514,7 +518,7 @@ static void run_row_round(struct row *row, uint64_t n)
 
 	if (row->tool) {
 		r.stop = 1;
-		if (row->kind == G_INT3)
+		if (row->tool == fwd_tool)
 			shutdown(r.sock[0], SHUT_RDWR);
 		else
 			TEST_ASSERT(write(r.notify, &(uint64_t){1}, 8) == 8,
@@ -537,7 +541,7 @@ static void run_row_round(struct row *row, uint64_t n)
 	}
 	row->events += r.seen;
 
-	if (row->kind == G_INT3) {
+	if (row->tool == fwd_tool) {
 		close(r.sock[0]);
 		close(r.sock[1]);
 	}
@@ -552,11 +556,17 @@ static struct row rows[] = {
 	{ .name = "exit_io", .kind = G_EXIT_IO },
 	{ .name = "usfwd", .kind = G_INT3, .tool = fwd_tool },
 	{ .name = "kvmi_block", .kind = G_HYPERCALL, .tool = kvmi_tool,
-	  .mode = KVMI_WAIT_BLOCK },
+	  .event = KVMI_EVENT_HYPERCALL, .mode = KVMI_WAIT_BLOCK },
 	{ .name = "kvmi_hybrid", .kind = G_HYPERCALL, .tool = kvmi_tool,
-	  .mode = KVMI_WAIT_HYBRID },
+	  .event = KVMI_EVENT_HYPERCALL, .mode = KVMI_WAIT_HYBRID },
 	{ .name = "kvmi_poll", .kind = G_HYPERCALL, .tool = kvmi_tool,
-	  .mode = KVMI_WAIT_POLL },
+	  .event = KVMI_EVENT_HYPERCALL, .mode = KVMI_WAIT_POLL },
+	{ .name = "kvmi_bp_block", .kind = G_INT3, .tool = kvmi_tool,
+	  .event = KVMI_EVENT_BREAKPOINT, .mode = KVMI_WAIT_BLOCK },
+	{ .name = "kvmi_bp_hybrid", .kind = G_INT3, .tool = kvmi_tool,
+	  .event = KVMI_EVENT_BREAKPOINT, .mode = KVMI_WAIT_HYBRID },
+	{ .name = "kvmi_bp_poll", .kind = G_INT3, .tool = kvmi_tool,
+	  .event = KVMI_EVENT_BREAKPOINT, .mode = KVMI_WAIT_POLL },
 	{ .name = "exit_io_hooked", .kind = G_EXIT_IO, .hooked = 1 },
 	{ .name = "cpuid", .kind = G_CPUID },
 	{ .name = "cpuid_hooked", .kind = G_CPUID, .hooked = 1 },
@@ -690,6 +700,7 @@ static struct nb_result nb_run(enum nb_scenario sc)
 					 guest_nonblock, vcpus);
 	nb.r.vcpu = vcpus[0];
 	nb.r.row = &(struct row){ .name = "nonblock",
+				  .event = KVMI_EVENT_HYPERCALL,
 				  .mode = KVMI_WAIT_BLOCK };
 	nb.vcpu1 = vcpus[1];
 	vcpu_args_set(vcpus[0], 1, 0);
@@ -700,7 +711,7 @@ static struct nb_result nb_run(enum nb_scenario sc)
 	*count = *events = *stop = 0;
 
 	if (sc != NB_ALONE) {
-		kvmi_attach(&nb.r, KVMI_WAIT_BLOCK, 1);
+		kvmi_attach(&nb.r, KVMI_WAIT_BLOCK, KVMI_EVENT_HYPERCALL);
 		TEST_ASSERT(!pthread_create(&tool, NULL, nb_tool, &nb),
 			    "pthread_create");
 	}
@@ -771,6 +782,21 @@ static void nonblock(void)
 
 /* ------------------------------------------------------------------ */
 
+/* Whether this kernel implements @event (KVMI_IOCTL_CHECK_EVENT). */
+static int event_supported(uint16_t event)
+{
+	struct kvmi_check chk = { .id = event };
+	struct kvm_vm *vm = vm_create_barebones();
+	int fd, r;
+
+	__vm_vcpu_add(vm, 0);
+	fd = kvmi_open(vm);
+	r = ioctl(fd, KVMI_IOCTL_CHECK_EVENT, &chk);
+	close(fd);
+	kvm_vm_free(vm);
+	return !r;
+}
+
 static int wanted(int argc, char **argv, const char *name)
 {
 	int i;
@@ -817,10 +843,19 @@ int main(int argc, char **argv)
 	KVMI_REQUIRE();
 	mkdir(opt_out, 0755);
 
+	for (i = 0; i < NR_ROWS; i++) {
+		if (!rows[i].event || !wanted(argc, argv, rows[i].name) ||
+		    event_supported(rows[i].event))
+			continue;
+		rows[i].skip = 1;
+		fprintf(stderr, "bench: %s skipped: this kernel has no "
+			"event %u (KVMI_IOCTL_CHECK_EVENT)\n", rows[i].name,
+			rows[i].event);
+	}
 	n = opt_iter / opt_rounds + opt_warmup;
 	for (round = 0; round < opt_rounds; round++) {
 		for (i = 0; i < NR_ROWS; i++) {
-			if (!wanted(argc, argv, rows[i].name))
+			if (rows[i].skip || !wanted(argc, argv, rows[i].name))
 				continue;
 			run_row_round(&rows[i], n);
 			progress(NULL, 0, 0);
@@ -843,6 +878,11 @@ int main(int argc, char **argv)
 		(unsigned long)opt_iter, (unsigned long)opt_warmup,
 		(unsigned long)opt_rounds, (unsigned long)opt_nb_rounds,
 		opt_seconds, opt_hugetlb, ncpus, l2_tsc_khz);
+	fprintf(meta, "skipped=");
+	for (c = 0, i = 0; i < NR_ROWS; i++)
+		if (rows[i].skip)
+			fprintf(meta, "%s%s", c++ ? "," : "", rows[i].name);
+	fprintf(meta, "\n");
 	fclose(meta);
 	return 0;
 }
