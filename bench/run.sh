@@ -5,10 +5,10 @@
 # build/bench/results.json and the SVG plots (Documentation/bench.rst).
 #
 # Environment (defaults in brackets):
-#   BENCH_ITER       events per round-trip row [50000]
-#   BENCH_ROUNDS     interleaved rounds they are split in [10]
-#   BENCH_NB_ROUNDS  rounds of the non-blocking proof [3]
-#   BENCH_SECONDS    seconds per non-blocking scenario and round [3]
+#   BENCH_ITER       events per round-trip row [200000]
+#   BENCH_ROUNDS     interleaved rounds they are split in [20]
+#   BENCH_NB_ROUNDS  rounds of the non-blocking proof [5]
+#   BENCH_SECONDS    seconds per non-blocking scenario and round [4]
 #   BENCH_HUGETLB    1: guest sample buffers on hugetlbfs [0]
 #   BENCH_ROWS       only these kvmi_bench rows (space separated) [all]
 #   BENCH_MICRO      0: skip the host microbench [1]
@@ -20,10 +20,10 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cache=${KVMI_CACHE:-/var/cache/kvmi-ring}
 base="$cache/linux-$LINUX_SOURCE_VERSION"
 out="$top/build/bench"
-iter=${BENCH_ITER:-50000}
-rounds=${BENCH_ROUNDS:-10}
-nb_rounds=${BENCH_NB_ROUNDS:-3}
-seconds=${BENCH_SECONDS:-3}
+iter=${BENCH_ITER:-200000}
+rounds=${BENCH_ROUNDS:-20}
+nb_rounds=${BENCH_NB_ROUNDS:-5}
+seconds=${BENCH_SECONDS:-4}
 hdr=${BENCH_HDR:-$base/obj-normal/usr/include}
 mkdir -p "$out"
 
