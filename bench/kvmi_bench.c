@@ -119,19 +119,19 @@ static void guest_loop(uint64_t kind, uint64_t n, uint64_t *samples)
 }
 
 /* The non-blocking proof: vCPU 0 raises events, vCPU 1 counts. */
-static volatile uint64_t nb_stop;
-static volatile uint64_t nb_count;
-static volatile uint64_t nb_events;
+static uint64_t nb_stop;
+static uint64_t nb_count;
+static uint64_t nb_events;
 
 static void guest_nonblock(uint64_t id)
 {
 	if (id == 1) {
-		while (!nb_stop)
-			nb_count++;
+		while (!READ_ONCE(nb_stop))
+			WRITE_ONCE(nb_count, nb_count + 1);
 	} else {
-		while (!nb_stop) {
+		while (!READ_ONCE(nb_stop)) {
 			kvm_hypercall(KVM_HC_KVMI, 0, 0, 0, 0);
-			nb_events++;
+			WRITE_ONCE(nb_events, nb_events + 1);
 		}
 	}
 	GUEST_DONE();
@@ -245,7 +245,7 @@ struct run {
 	uint64_t samples_gva;
 	uint32_t tsc_khz;
 	/* tool side */
-	volatile int stop;
+	int stop;		/* READ_ONCE/WRITE_ONCE */
 	uint64_t seen;		/* events the tool answered */
 	uint64_t *cycle;	/* ns between two events, at the tool */
 	uint64_t *delivery;	/* ns from publish to the tool */
@@ -271,8 +271,8 @@ static uint64_t cycles_to_ns(uint64_t c, uint32_t khz)
 
 /* Memory for the guest's samples, in slot 0 or on hugetlbfs. */
 #define DATA_SLOT	1
-#define DATA_GPA	(1ULL << 32)
-#define DATA_GVA	(1ULL << 36)
+#define DATA_GPA	BIT_ULL(32)
+#define DATA_GVA	BIT_ULL(36)
 
 static uint64_t guest_buffer(struct kvm_vm *vm, uint64_t bytes)
 {
@@ -329,7 +329,7 @@ static uint32_t tool_wait(struct run *r, uint32_t last)
 		s = __atomic_load_n(&ev->seq, __ATOMIC_ACQUIRE);
 		if (s && s != last)
 			return s;
-		if (r->stop)
+		if (READ_ONCE(r->stop))
 			return 0;
 		if (r->row->mode == KVMI_WAIT_POLL ||
 		    (spin_until && now_ns() < spin_until)) {
@@ -517,7 +517,7 @@ static void run_row_round(struct row *row, uint64_t n)
 	vmm_loop(&r);
 
 	if (row->tool) {
-		r.stop = 1;
+		WRITE_ONCE(r.stop, 1);
 		if (row->tool == fwd_tool)
 			shutdown(r.sock[0], SHUT_RDWR);
 		else
@@ -572,7 +572,7 @@ static struct row rows[] = {
 	{ .name = "cpuid_hooked", .kind = G_CPUID, .hooked = 1 },
 };
 
-#define NR_ROWS	(sizeof(rows) / sizeof(rows[0]))
+#define NR_ROWS	ARRAY_SIZE(rows)
 
 /* ------------------------------------------------------------------ */
 /* Non-blocking proof                                                  */
@@ -667,7 +667,7 @@ static void *nb_tool(void *arg)
 			pthread_kill(nb->t1, SIGUSR1);
 			while (__atomic_load_n(&nb->pause_ack,
 					       __ATOMIC_ACQUIRE) != g) {
-				if (r->stop)
+				if (READ_ONCE(r->stop))
 					break;
 				sched_yield();
 			}
@@ -692,7 +692,7 @@ static struct nb_result nb_run(enum nb_scenario sc)
 	struct kvm_vcpu *vcpus[2];
 	struct nb nb = { .sc = sc };
 	struct nb_result res;
-	volatile uint64_t *count, *events, *stop;
+	uint64_t *count, *events, *stop;
 	uint64_t c0, e0, t0, c1, e1, t1;
 	pthread_t tool;
 
@@ -708,7 +708,9 @@ static struct nb_result nb_run(enum nb_scenario sc)
 	count = addr_gva2hva(nb.r.vm, (vm_vaddr_t)&nb_count);
 	events = addr_gva2hva(nb.r.vm, (vm_vaddr_t)&nb_events);
 	stop = addr_gva2hva(nb.r.vm, (vm_vaddr_t)&nb_stop);
-	*count = *events = *stop = 0;
+	WRITE_ONCE(*count, 0);
+	WRITE_ONCE(*events, 0);
+	WRITE_ONCE(*stop, 0);
 
 	if (sc != NB_ALONE) {
 		kvmi_attach(&nb.r, KVMI_WAIT_BLOCK, KVMI_EVENT_HYPERCALL);
@@ -722,21 +724,21 @@ static struct nb_result nb_run(enum nb_scenario sc)
 			    "pthread_create");
 
 	usleep(300000);		/* let both loops settle */
-	c0 = *count;
-	e0 = *events;
+	c0 = READ_ONCE(*count);
+	e0 = READ_ONCE(*events);
 	t0 = now_ns();
 	usleep((useconds_t)(opt_seconds * 1e6));
-	c1 = *count;
-	e1 = *events;
+	c1 = READ_ONCE(*count);
+	e1 = READ_ONCE(*events);
 	t1 = now_ns();
 	res.rate = (double)(c1 - c0) * 1e9 / (t1 - t0);
 	res.events = (double)(e1 - e0) * 1e9 / (t1 - t0);
 
-	*stop = 1;
+	WRITE_ONCE(*stop, 1);
 	if (sc != NB_ALONE)
 		pthread_join(nb.t0, NULL);
 	/* A pause request still in flight is released by the tool. */
-	nb.r.stop = 1;
+	WRITE_ONCE(nb.r.stop, 1);
 	if (sc != NB_ALONE) {
 		TEST_ASSERT(write(nb.r.notify, &(uint64_t){1}, 8) == 8,
 			    "write(notify)");
@@ -827,14 +829,29 @@ int main(int argc, char **argv)
 
 	while ((c = getopt(argc, argv, "n:w:r:R:s:Ho:")) != -1) {
 		switch (c) {
-		case 'n': opt_iter = strtoull(optarg, NULL, 0); break;
-		case 'w': opt_warmup = strtoull(optarg, NULL, 0); break;
-		case 'r': opt_rounds = strtoull(optarg, NULL, 0); break;
-		case 'R': opt_nb_rounds = strtoull(optarg, NULL, 0); break;
-		case 's': opt_seconds = strtod(optarg, NULL); break;
-		case 'H': opt_hugetlb = 1; break;
-		case 'o': opt_out = optarg; break;
-		default: usage();
+		case 'n':
+			opt_iter = strtoull(optarg, NULL, 0);
+			break;
+		case 'w':
+			opt_warmup = strtoull(optarg, NULL, 0);
+			break;
+		case 'r':
+			opt_rounds = strtoull(optarg, NULL, 0);
+			break;
+		case 'R':
+			opt_nb_rounds = strtoull(optarg, NULL, 0);
+			break;
+		case 's':
+			opt_seconds = strtod(optarg, NULL);
+			break;
+		case 'H':
+			opt_hugetlb = 1;
+			break;
+		case 'o':
+			opt_out = optarg;
+			break;
+		default:
+			usage();
 		}
 	}
 	if (!opt_rounds || opt_iter < opt_rounds)
