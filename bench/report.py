@@ -222,6 +222,51 @@ def micro_summary(path):
             "benchmarks": gb.get("benchmarks", [])}
 
 
+def write_markdown(path, res):
+    """The table as Markdown, for README."""
+    m, meta, rows = res["machine"], res["parameters"], res["rows"]
+    out = ["Measured %s on %s (%s cores, Linux %s); L1: QEMU %s TCG, "
+           "-cpu max (nested SVM), %s vCPUs, Linux %s. %s events per row in "
+           "%s interleaved rounds. Round trip in us, measured in the L2 "
+           "guest with the TSC; ratios against userspace forwarding." % (
+               m.get("date", "?")[:10], m.get("host_cpu", "?"),
+               m.get("host_cpus", "?"), m.get("host_kernel", "?"),
+               m.get("qemu", "?"), m.get("l1_cpus", "?"),
+               m.get("l1_kernel", "?"), meta.get("iterations", "?"),
+               meta.get("rounds", "?")), "",
+           "| row | p50 | p90 | p99 | p99.9 | p50 vs fwd | p99 vs fwd |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, label, _ in ROWS:
+        if name not in rows:
+            continue
+        g = rows[name]["guest"]
+        out.append("| %s | %s | %s | %s | %s | %.2fx | %.2fx |" % (
+            label, us(g["p50"]), us(g["p90"]), us(g["p99"]), us(g["p99_9"]),
+            rows[name].get("ratio_p50_vs_" + REF, float("nan")),
+            rows[name].get("ratio_p99_vs_" + REF, float("nan"))))
+    nb = res.get("nonblock")
+    if nb:
+        out += ["", "| vCPU 1 work rate while vCPU 0 raises events | "
+                "ratio to vCPU 0 idle |", "| --- | ---: |"]
+        for sc, label in (("kvmi", "kvmi-ring (only vCPU 0 waits)"),
+                          ("pause_all", "pause-all emulation (old model)")):
+            if sc in nb and "ratio_vs_alone" in nb[sc]:
+                out.append("| %s | %.2fx |" % (label, nb[sc]["ratio_vs_alone"]))
+    if res.get("idle_cost"):
+        out += ["", "| idle cost (hooked, no event) | per-exit p50 |",
+                "| --- | ---: |"]
+        for r in res["idle_cost"]:
+            out.append("| %s | %+.1f%% |" % (r["exit"], 100 * r["cost_p50"]))
+    if res.get("targets"):
+        out += ["", "| target (issue 7) | value | |", "| --- | ---: | --- |"]
+        for t in res["targets"]:
+            out.append("| %s | %s | %s |" % (
+                t["target"], "-" if t["value"] is None else "%.3f" % t["value"],
+                {True: "met", False: "missed", None: "n/a"}[t["met"]]))
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--raw", required=True)
@@ -381,6 +426,7 @@ def main():
     with open(os.path.join(a.out, "results.json"), "w") as f:
         json.dump(result, f, indent=1)
         f.write("\n")
+    write_markdown(os.path.join(a.out, "table.md"), result)
 
     # The table.
     pr = print
