@@ -1,0 +1,128 @@
+#!/bin/bash
+# Host-side checks of the benchmark's report tools, on synthetic data
+# (no VM, no KVM): bench/report.py computes the percentiles, ratios,
+# targets and files it should, and bench/perf_roundtrip.py pairs the
+# tracepoint records it should. Ends with "N passed, N failed".
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0
+fail=0
+
+check() {
+	local what=$1
+	shift
+	if "$@" > /dev/null 2>&1; then
+		echo "ok - $what"
+		pass=$((pass + 1))
+	else
+		echo "not ok - $what"
+		fail=$((fail + 1))
+	fi
+}
+
+# Raw samples: row R has values 1..100 times a factor, so that p50 = 50 x
+# factor and p99 = 99 x factor (nearest rank).
+raw=$tmp/raw
+mkdir -p "$raw"
+rows() {
+	local name=$1 factor=$2 what
+	for what in guest cycle delivery; do
+		seq 1 100 | awk -v f="$factor" '{ print $1 * f }' > "$raw/$name.$what"
+	done
+}
+rows exit_io 1000
+rows usfwd 4000
+rows kvmi_block 2100
+rows kvmi_hybrid 1100
+rows kvmi_poll 360
+rows exit_io_hooked 1010
+rows cpuid 1000
+rows cpuid_hooked 1030
+seq 1 100 | awk '{ print 10 }' > "$raw/tsc.guest"
+printf '# scenario round vcpu1_iter_per_s vcpu0_events_per_s\n' > "$raw/nonblock.txt"
+for r in 0 1 2; do
+	echo "alone $r 1000 0" >> "$raw/nonblock.txt"
+	echo "kvmi $r 960 50" >> "$raw/nonblock.txt"
+	echo "pause_all $r 400 20" >> "$raw/nonblock.txt"
+done
+printf 'iterations=100\nwarmup=0\nrounds=1\ntsc_khz=1000000\nskipped=\n' > "$raw/meta.txt"
+printf 'cpu=Test CPU\ncpus=2\nkernel=6.12.0\n' > "$raw/l1.txt"
+printf 'host_cpu=Host CPU\nhost_cpus=2\nhost_kernel=6.1.0\nqemu=10.0.2\n' > "$tmp/machine.txt"
+cat > "$tmp/micro.json" <<'JSON'
+{"context": {}, "benchmarks": [
+ {"name": "BM_pingpong/real_time_median", "run_name": "BM_pingpong/real_time",
+  "run_type": "aggregate", "aggregate_name": "median", "real_time": 100, "time_unit": "ns"},
+ {"name": "BM_slot_poll/real_time_median", "run_name": "BM_slot_poll/real_time",
+  "run_type": "aggregate", "aggregate_name": "median", "real_time": 150, "time_unit": "ns"},
+ {"name": "BM_slot_poll/real_time_mean", "run_name": "BM_slot_poll/real_time",
+  "run_type": "aggregate", "aggregate_name": "mean", "real_time": 999, "time_unit": "ns"}
+]}
+JSON
+
+out=$tmp/out
+check "report.py runs" python3 "$here/report.py" --raw "$raw" \
+	--machine "$tmp/machine.txt" --micro "$tmp/micro.json" --out "$out"
+j=$out/results.json
+# q EXPR: a Python expression over r, the results (no jq needed).
+q() {
+	python3 -c 'import json, sys
+r = json.load(open(sys.argv[1]))
+t = {x["target"]: x for x in r["targets"]}
+sys.exit(0 if eval(sys.argv[2]) else 1)' "$j" "$1"
+}
+check "results.json is written" test -s "$j"
+check "p50, p90, p99, p99.9 of a row" \
+	q '[r["rows"]["usfwd"]["guest"][k] for k in ("p50", "p90", "p99", "p99_9")] == [200000, 360000, 396000, 400000]'
+check "the histogram counts every sample" \
+	q 'sum(b[2] for b in r["rows"]["kvmi_poll"]["guest"]["histogram"]) == 100'
+check "ratios against userspace forwarding" \
+	q 'r["rows"]["kvmi_poll"]["ratio_p50_vs_usfwd"] == 0.09 and r["rows"]["usfwd"]["ratio_p50_vs_usfwd"] == 1'
+check "tool-side and delivery figures" \
+	q 'r["rows"]["kvmi_block"]["tool_cycle"]["p50"] == 105000 and r["rows"]["kvmi_block"]["delivery"]["p50"] == 105000'
+check "the machine, host and L1, under TCG" \
+	q 'r["machine"]["host_cpu"] == "Host CPU" and r["machine"]["l1_cpu"] == "Test CPU" and r["machine"]["qemu"] == "10.0.2" and r["machine"]["l1_under_tcg"] is True'
+check "poll target met, block target missed with a note" \
+	q 't["kvmi_poll p50 <= 0.10x usfwd p50"]["met"] is True and t["kvmi_block p50 <= 0.50x usfwd p50"]["met"] is False and "exit" in t["kvmi_block p50 <= 0.50x usfwd p50"]["note"]'
+check "poll against the bare exit" \
+	q 't["kvmi_poll p50 <= 1.2x exit_io p50"]["met"] is True and t["kvmi_poll p50 <= 1.2x exit_io p50"]["value"] == 0.36'
+check "non-blocking ratios" \
+	q 'r["nonblock"]["kvmi"]["ratio_vs_alone"] == 0.96 and r["nonblock"]["pause_all"]["ratio_vs_alone"] == 0.4'
+check "idle cost per exit" \
+	q '[x["cost_p50"] for x in r["idle_cost"]] == [0.03, 0.01]'
+check "idle target missed at 3%" \
+	q 't["idle cost, CPUID (in-kernel exit), p50 <= 2%"]["met"] is False'
+check "microbench median, not mean" \
+	q 'r["microbench"]["ns_per_round_trip"]["BM_slot_poll/real_time"] == 150 and t["slot protocol poll <= 2x raw ping-pong"]["value"] == 1.5'
+check "table.md is written" grep -q "| kvmi-ring poll | 18.0 |" "$out/table.md"
+if command -v gnuplot > /dev/null; then
+	check "SVG plots" test -s "$out/roundtrip.svg" -a -s "$out/roundtrip-tail.svg" -a -s "$out/idle.svg"
+fi
+
+# perf_roundtrip.py: two vCPUs interleaved, one reply without its event.
+{
+	echo "  kvmi_bench  61 [000]  1.000000000: kvm:kvmi_reply: vcpu 0, seq 9, id 3"
+	for i in $(seq 1 50); do
+		t=$((i * 1000))
+		printf '  kvmi_bench  61 [000]  2.%09d: kvm:kvmi_event_send: vcpu 0, seq %d, id 3, rip 0x1\n' $t "$i"
+		printf '  kvmi_bench  62 [001]  2.%09d: kvmi:event_send: vcpu=1 seq=%d id=4\n' $((t + 1)) "$i"
+		printf '  kvmi_bench  61 [000]  2.%09d: kvm:kvmi_reply: vcpu 0, seq %d, id 3, action 0\n' $((t + 500)) "$i"
+		printf '  kvmi_bench  62 [001]  2.%09d: kvmi:reply: vcpu=1 seq=%d id=4\n' $((t + 201)) "$i"
+	done
+} > "$tmp/perf.txt"
+check "perf_roundtrip.py pairs the records" \
+	python3 "$here/perf_roundtrip.py" "$tmp/perf.txt" --json "$tmp/perf.json"
+pq() {
+	python3 -c 'import json, sys
+r = json.load(open(sys.argv[1]))["by_event_id"]
+sys.exit(0 if eval(sys.argv[2]) else 1)' "$tmp/perf.json" "$1"
+}
+check "kernel-side round trip per event id" \
+	pq 'r["3"]["n"] == 50 and r["3"]["p50"] == 500'
+check "both trace systems" pq 'r["4"]["n"] == 50 and r["4"]["p50"] == 200' 
+: > "$tmp/empty.txt"
+check "no record: an error" bash -c "! python3 '$here/perf_roundtrip.py' '$tmp/empty.txt'"
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
