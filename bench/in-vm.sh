@@ -4,7 +4,10 @@
 #   bench/in-vm.sh KVMI_BENCH [ARG...]
 #
 # Records the L1 machine in /mnt/results/raw/l1.txt, reserves hugepages
-# for -H, and runs kvmi_bench with its raw output in /mnt/results/raw.
+# for -H, runs kvmi_bench with its raw output in /mnt/results/raw, then
+# records kvm:kvm_exit and kvm:kvm_entry with perf around a short run of
+# each round-trip row (perf-ROW.txt.gz there; BENCH_PERF=0 skips it,
+# BENCH_PERF_ITER sets its events, 2000).
 set -euo pipefail
 bin=$1
 shift
@@ -19,4 +22,22 @@ mkdir -p "$out"
 	echo "nested_svm=$(cat /sys/module/kvm_amd/parameters/nested 2>/dev/null || echo no)"
 	echo "memory_kb=$(awk '/MemTotal/ {print $2}' /proc/meminfo)"
 } > "$out/l1.txt"
-exec "$bin" -o "$out" "$@"
+"$bin" -o "$out" "$@"
+
+# Where the time goes: KVM's own tracepoints (kvm_exit, kvm_entry) around
+# a short run of each round-trip row, so that a missed target can be
+# explained with perf data (report.py, "perf_exits"). BENCH_PERF=0 skips.
+[ "${BENCH_PERF:-1}" = 1 ] || exit 0
+command -v perf > /dev/null || { echo "bench: no perf, no exit breakdown" >&2; exit 0; }
+rows=(exit_io usfwd kvmi_block kvmi_hybrid kvmi_poll kvmi_bp_poll)
+for row in "${rows[@]}"; do
+	printf '\rbench: perf breakdown %-16s' "$row" >&2
+	perf record -q -a -e kvm:kvm_exit -e kvm:kvm_entry -o /tmp/perf.data -- \
+		"$bin" -n "${BENCH_PERF_ITER:-2000}" -r 1 -R 1 -o "/tmp/perf-$row" "$row" \
+		> /dev/null 2>&1 || continue
+	[ -s "/tmp/perf-$row/$row.guest" ] || continue
+	perf script -i /tmp/perf.data -F tid,time,event,trace --ns 2> /dev/null |
+		gzip -1 > "$out/perf-$row.txt.gz"
+	rm -f /tmp/perf.data
+done
+echo >&2

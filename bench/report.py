@@ -12,9 +12,11 @@ ratio), never asserted: the exit status says only whether the report
 could be made.
 """
 import argparse
+import gzip
 import json
 import math
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -204,6 +206,45 @@ def plot(out, rows, idle, gnuplot):
     return made
 
 
+def perf_exits(raw):
+    """From perf-ROW.txt.gz (kvm:kvm_exit and kvm:kvm_entry, perf script
+    -F tid,time,event,trace --ns): per row, the p50 time from kvm_entry
+    to the next kvm_exit of the same thread (L2 running, with the
+    emulated VMRUN and #VMEXIT) and from kvm_exit to the next kvm_entry
+    (L1: KVM, the transport, the tool), in ns."""
+    line = re.compile(r"^\s*(\d+)\s+(\d+\.\d+):\s+kvm:kvm_(exit|entry):")
+    res = {}
+    for name, _, _ in ROWS:
+        path = os.path.join(raw, "perf-%s.txt.gz" % name)
+        if not os.path.exists(path):
+            continue
+        last = {}
+        l2, l1 = [], []
+        with gzip.open(path, "rt", errors="replace") as f:
+            for ln in f:
+                m = line.match(ln)
+                if not m:
+                    continue
+                tid, t, kind = m.group(1), float(m.group(2)), m.group(3)
+                prev = last.get(tid)
+                if prev:
+                    ns = round((t - prev[0]) * 1e9)
+                    if prev[1] == "entry" and kind == "exit":
+                        l2.append(ns)
+                    elif prev[1] == "exit" and kind == "entry":
+                        l1.append(ns)
+                last[tid] = (t, kind)
+        if not l1 or not l2:
+            continue
+        l1.sort()
+        l2.sort()
+        res[name] = {"exits": len(l2), "entry_to_exit_p50": pct(l2, 50),
+                     "exit_to_entry_p50": pct(l1, 50),
+                     "entry_to_exit_p90": pct(l2, 90),
+                     "exit_to_entry_p90": pct(l1, 90)}
+    return res
+
+
 def micro_summary(path):
     """slot_bench's google-benchmark JSON: ns per round trip by name."""
     if not path or not os.path.exists(path):
@@ -338,6 +379,7 @@ def main():
         nonblock = med
 
     micro = micro_summary(a.micro)
+    pexits = perf_exits(a.raw)
 
     # Targets of issue 7, against the userspace-forwarding row until the
     # socket transport exists.
@@ -390,11 +432,28 @@ def main():
                          "machine; %s adds %.1f us to the exit" % (
                              floor / 1000.0, floor / ref["p50"], n,
                              (p50(n) - floor) / 1000.0))
+        elif n in rows and floor and "exit_io" in t["target"]:
+            t["note"] = ("%s p50 %.1f us, the bare exit %.1f us: the event "
+                         "costs %.1f us more than an exit to userspace" % (
+                             n, p50(n) / 1000.0, floor / 1000.0,
+                             (p50(n) - floor) / 1000.0))
         elif n in rows and ref and "p99" in t["target"]:
             t["note"] = ("%s p99 %.1f us against %.1f us (tails side by "
                          "side in roundtrip-tail.svg); not yet explained "
                          "with perf: the kvmi tracepoints are pending" % (
                              n, p99(n) / 1000.0, ref["p99"] / 1000.0))
+        if n in pexits and t["note"]:
+            pe = pexits[n]
+            t["note"] += ("; perf (kvm:kvm_entry/kvm_exit in L1): p50 %.1f us "
+                          "from entry to exit (L2 and the emulated world "
+                          "switch), %.1f us from exit to entry (L1)" % (
+                              pe["entry_to_exit_p50"] / 1000.0,
+                              pe["exit_to_entry_p50"] / 1000.0))
+            if "exit_io" in pexits:
+                pe = pexits["exit_io"]
+                t["note"] += ("; for the bare exit %.1f and %.1f us" % (
+                    pe["entry_to_exit_p50"] / 1000.0,
+                    pe["exit_to_entry_p50"] / 1000.0))
         if n in rows and "block" in n and t["note"]:
             d = rows[n].get("delivery")
             if d:
@@ -416,6 +475,7 @@ def main():
                        "tool figures from CLOCK_MONOTONIC in L1",
               "tsc_read_overhead": tsc, "rows": rows, "idle_cost": idle_res,
               "idle_rows": idle, "nonblock": nonblock, "microbench": micro,
+              "perf_exits": pexits,
               "targets": targets}
 
     os.makedirs(a.out, exist_ok=True)
@@ -467,6 +527,20 @@ def main():
        (tsc["p50"] if tsc else "?"))
     if meta.get("skipped"):
         pr("skipped (the kernel lacks the event): %s" % meta["skipped"])
+    if pexits:
+        pr()
+        pr("where the time goes (perf record of kvm:kvm_entry and "
+           "kvm:kvm_exit in L1, short runs, slowed by perf), p50 us:")
+        pr("  %-26s %18s %18s %8s" % ("", "entry -> exit", "exit -> entry",
+                                      "exits"))
+        pr("  %-26s %18s %18s" % ("", "(L2 + world switch)",
+                                  "(L1: KVM, tool)"))
+        for name, label, _ in ROWS:
+            if name in pexits:
+                pe = pexits[name]
+                pr("  %-26s %18s %18s %8d" % (
+                    label, us(pe["entry_to_exit_p50"]),
+                    us(pe["exit_to_entry_p50"]), pe["exits"]))
     if nonblock:
         pr()
         pr("non-blocking proof: vCPU 1 loop iterations/s (median of %s rounds "

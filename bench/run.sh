@@ -12,6 +12,8 @@
 #   BENCH_HUGETLB    1: guest sample buffers on hugetlbfs [0]
 #   BENCH_ROWS       only these kvmi_bench rows (space separated) [all]
 #   BENCH_MICRO      0: skip the host microbench [1]
+#   BENCH_PERF       0: skip the perf breakdown of the exits [1]
+#   BENCH_PERF_ITER  events per row of the perf breakdown [2000]
 #   BENCH_KERNEL     boot this bzImage [the normal kernel]
 #   BENCH_HDR        kernel headers to build against [obj-normal/usr/include]
 set -euo pipefail
@@ -52,6 +54,7 @@ echo "bench: booting the L1 VM: $iter events per row in $rounds rounds," \
 rm -rf "$out/vm"
 "$top/selftests/vm-run" --timeout 1500 --results "$out/vm" \
 	${BENCH_KERNEL:+--kernel "$BENCH_KERNEL"} -- \
+	env BENCH_PERF="${BENCH_PERF:-1}" BENCH_PERF_ITER="${BENCH_PERF_ITER:-2000}" \
 	bench/in-vm.sh "${out#"$top"/}/bin/kvmi_bench" "${args[@]}"
 
 micro=()

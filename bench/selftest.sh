@@ -47,6 +47,13 @@ for r in 0 1 2; do
 	echo "kvmi $r 960 50" >> "$raw/nonblock.txt"
 	echo "pause_all $r 400 20" >> "$raw/nonblock.txt"
 done
+# The perf breakdown: entry to exit 30 us, exit to entry 20 us.
+for i in $(seq 1 40); do
+	t=$((i * 50000))
+	printf '  61  3.%09d:  kvm:kvm_entry: vcpu 0, rip 0x1\n' $t
+	printf '  61  3.%09d:  kvm:kvm_exit: vcpu 0 reason vmmcall rip 0x1\n' $((t + 30000))
+	printf '  77  3.%09d:  kvm:kvm_exit: vcpu 1 reason npf rip 0x1\n' $((t + 1000))
+done | gzip > "$raw/perf-kvmi_poll.txt.gz"
 printf 'iterations=100\nwarmup=0\nrounds=1\ntsc_khz=1000000\nskipped=\n' > "$raw/meta.txt"
 printf 'cpu=Test CPU\ncpus=2\nkernel=6.12.0\n' > "$raw/l1.txt"
 printf 'host_cpu=Host CPU\nhost_cpus=2\nhost_kernel=6.1.0\nqemu=10.0.2\n' > "$tmp/machine.txt"
@@ -95,6 +102,8 @@ check "idle target missed at 3%" \
 	q 't["idle cost, CPUID (in-kernel exit), p50 <= 2%"]["met"] is False'
 check "microbench median, not mean" \
 	q 'r["microbench"]["ns_per_round_trip"]["BM_slot_poll/real_time"] == 150 and t["slot protocol poll <= 2x raw ping-pong"]["value"] == 1.5'
+check "perf breakdown of the exits" \
+	q 'r["perf_exits"]["kvmi_poll"] == {"exits": 40, "entry_to_exit_p50": 30000, "exit_to_entry_p50": 20000, "entry_to_exit_p90": 30000, "exit_to_entry_p90": 20000}'
 check "table.md is written" grep -q "| kvmi-ring poll | 18.0 |" "$out/table.md"
 if command -v gnuplot > /dev/null; then
 	check "SVG plots" test -s "$out/roundtrip.svg" -a -s "$out/roundtrip-tail.svg" -a -s "$out/idle.svg"
