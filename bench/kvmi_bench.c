@@ -23,7 +23,7 @@
  * ITER events per row in all (50000), the first WARMUP of each round
  * (200) not counted, in ROUNDS rounds (10); the non-blocking proof runs
  * NB_ROUNDS rounds (3) of SECONDS seconds (3) per scenario. -H backs the
- * guest's sample buffer with hugetlbfs (2 MiB pages).
+ * guest's memory with hugetlbfs (2 MiB pages).
  *
  * Rows (all by default): tsc, exit_io, usfwd, kvmi_block, kvmi_hybrid,
  * kvmi_poll, kvmi_bp_block, kvmi_bp_hybrid, kvmi_bp_poll (skipped on a
@@ -45,6 +45,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/sizes.h>
 
 #include "kvm_util.h"
 #include "processor.h"
@@ -269,24 +271,59 @@ static uint64_t cycles_to_ns(uint64_t c, uint32_t khz)
 	return (uint64_t)((double)c * 1000000.0 / khz + 0.5);
 }
 
-/* Memory for the guest's samples, in slot 0 or on hugetlbfs. */
+/*
+ * Guest memory. The samples get a memslot of their own, sized for them;
+ * with -H it and the selftest library's memslot 0 (code, stacks, page
+ * tables) are on hugetlbfs.
+ */
 #define DATA_SLOT	1
 #define DATA_GPA	BIT_ULL(32)
 #define DATA_GVA	BIT_ULL(36)
+#define HUGE_PAGES	(SZ_2M / PAGE_SIZE)	/* 4 KiB pages per 2 MiB */
+#define SLOT0_PAGES	(4 * HUGE_PAGES)
 
-static uint64_t guest_buffer(struct kvm_vm *vm, uint64_t bytes)
+static enum vm_mem_backing_src_type backing(void)
 {
-	uint64_t pages, npages;
+	return opt_hugetlb ? VM_MEM_SRC_ANONYMOUS_HUGETLB :
+			     VM_MEM_SRC_ANONYMOUS;
+}
+
+/* __vm_create_with_vcpus(), with memslot 0 on hugetlbfs for -H. */
+static struct kvm_vm *bench_vm_create(uint32_t nr_vcpus, uint64_t extra_pages,
+				      void *guest_code,
+				      struct kvm_vcpu *vcpus[])
+{
+	struct kvm_vm *vm;
+	uint32_t i;
 
 	if (!opt_hugetlb)
-		return vm_vaddr_alloc(vm, bytes, KVM_UTIL_MIN_VADDR);
-	/* 2 MiB hugetlb pages, mapped with 4 KiB guest pages. */
-	npages = (bytes + (2 << 20) - 1) / (2 << 20) * ((2 << 20) / 4096);
-	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS_HUGETLB, DATA_GPA,
-				    DATA_SLOT, npages, 0);
-	for (pages = 0; pages < npages; pages++)
-		virt_pg_map(vm, DATA_GVA + pages * 4096,
-			    DATA_GPA + pages * 4096);
+		return __vm_create_with_vcpus(VM_SHAPE_DEFAULT, nr_vcpus,
+					      extra_pages, guest_code, vcpus);
+	vm = ____vm_create(VM_SHAPE_DEFAULT);
+	vm_userspace_mem_region_add(vm, backing(), 0, 0, SLOT0_PAGES, 0);
+	for (i = 0; i < NR_MEM_REGIONS; i++)
+		vm->memslots[i] = 0;
+	kvm_vm_elf_load(vm, program_invocation_name);
+	ucall_init(vm, SLOT0_PAGES * vm->page_size);
+	guest_rng = new_guest_random_state(guest_random_seed);
+	sync_global_to_guest(vm, guest_rng);
+	kvm_arch_vm_post_create(vm);
+	for (i = 0; i < nr_vcpus; i++)
+		vcpus[i] = vm_vcpu_add(vm, i, guest_code);
+	return vm;
+}
+
+/* @pages 4 KiB pages for the samples, mapped at DATA_GVA. */
+static uint64_t guest_buffer(struct kvm_vm *vm, uint64_t pages)
+{
+	uint64_t i;
+
+	pages = (pages + HUGE_PAGES - 1) / HUGE_PAGES * HUGE_PAGES;
+	vm_userspace_mem_region_add(vm, backing(), DATA_GPA, DATA_SLOT,
+				    pages, 0);
+	for (i = 0; i < pages; i++)
+		virt_pg_map(vm, DATA_GVA + i * PAGE_SIZE,
+			    DATA_GPA + i * PAGE_SIZE);
 	return DATA_GVA;
 }
 
@@ -491,9 +528,9 @@ static void run_row_round(struct row *row, uint64_t n)
 	uint64_t *samples, i, pages;
 	pthread_t tool;
 
-	pages = (n * 8 + 4095) / 4096;
-	r.vm = __vm_create_with_one_vcpu(&r.vcpu, pages + 16, guest_loop);
-	r.samples_gva = guest_buffer(r.vm, pages * 4096);
+	pages = (n * sizeof(uint64_t) + PAGE_SIZE - 1) / PAGE_SIZE;
+	r.vm = bench_vm_create(1, pages + HUGE_PAGES, guest_loop, &r.vcpu);
+	r.samples_gva = guest_buffer(r.vm, pages);
 	vcpu_args_set(r.vcpu, 3, (uint64_t)row->kind, n, r.samples_gva);
 	r.tsc_khz = tsc_khz_of(r.vcpu);
 	l2_tsc_khz = r.tsc_khz;
@@ -696,8 +733,7 @@ static struct nb_result nb_run(enum nb_scenario sc)
 	uint64_t c0, e0, t0, c1, e1, t1;
 	pthread_t tool;
 
-	nb.r.vm = __vm_create_with_vcpus(VM_SHAPE_DEFAULT, 2, 0,
-					 guest_nonblock, vcpus);
+	nb.r.vm = bench_vm_create(2, 0, guest_nonblock, vcpus);
 	nb.r.vcpu = vcpus[0];
 	nb.r.row = &(struct row){ .name = "nonblock",
 				  .event = KVMI_EVENT_HYPERCALL,

@@ -502,7 +502,7 @@ def main():
        "round dropped)%s; guest TSC at %s kHz" % (
            meta.get("iterations", "?"), meta.get("rounds", "?"),
            meta.get("warmup", "?"),
-           ", guest buffer on hugetlbfs" if meta.get("hugetlb") == 1 else "",
+           ", guest memory on hugetlbfs" if meta.get("hugetlb") == 1 else "",
            meta.get("tsc_khz", "?")))
     pr()
     hdr = "%-28s %9s %9s %9s %9s %8s %8s %9s %9s" % (

@@ -9,7 +9,7 @@
 #   BENCH_ROUNDS     interleaved rounds they are split in [20]
 #   BENCH_NB_ROUNDS  rounds of the non-blocking proof [5]
 #   BENCH_SECONDS    seconds per non-blocking scenario and round [4]
-#   BENCH_HUGETLB    1: guest sample buffers on hugetlbfs [0]
+#   BENCH_HUGETLB    1: guest memory on hugetlbfs [0]
 #   BENCH_ROWS       only these kvmi_bench rows (space separated) [all]
 #   BENCH_MICRO      0: skip the host microbench [1]
 #   BENCH_PERF       0: skip the perf breakdown of the exits [1]
