@@ -54,7 +54,7 @@ for i in $(seq 1 40); do
 	printf '  61  3.%09d:  kvm:kvm_exit: vcpu 0 reason vmmcall rip 0x1\n' $((t + 30000))
 	printf '  77  3.%09d:  kvm:kvm_exit: vcpu 1 reason npf rip 0x1\n' $((t + 1000))
 done | gzip > "$raw/perf-kvmi_poll.txt.gz"
-printf 'iterations=100\nwarmup=0\nrounds=1\ntsc_khz=1000000\nskipped=\n' > "$raw/meta.txt"
+printf 'iterations=100\nwarmup=0\nrounds=2\ntsc_khz=1000000\nskipped=\n' > "$raw/meta.txt"
 printf 'cpu=Test CPU\ncpus=2\nkernel=6.12.0\n' > "$raw/l1.txt"
 printf 'host_cpu=Host CPU\nhost_cpus=2\nhost_kernel=6.1.0\nqemu=10.0.2\n' > "$tmp/machine.txt"
 cat > "$tmp/micro.json" <<'JSON'
@@ -98,6 +98,8 @@ check "non-blocking ratios" \
 	q 'r["nonblock"]["kvmi"]["ratio_vs_alone"] == 0.96 and r["nonblock"]["pause_all"]["ratio_vs_alone"] == 0.4'
 check "idle cost per exit" \
 	q '[x["cost_p50"] for x in r["idle_cost"]] == [0.03, 0.01]'
+check "idle cost paired by round" \
+	q '[x["cost_p50_paired"] for x in r["idle_cost"]] == [0.03, 0.01] and len(r["idle_cost"][0]["cost_p50_by_round"]) == 2'
 check "idle target missed at 3%" \
 	q 't["idle cost, CPUID (in-kernel exit), p50 <= 2%"]["met"] is False'
 check "microbench median, not mean" \
