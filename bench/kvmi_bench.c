@@ -18,11 +18,13 @@
  * JSON, the table and the plots.
  *
  *	kvmi_bench [-n ITER] [-w WARMUP] [-r ROUNDS] [-R NB_ROUNDS]
- *		   [-s SECONDS] [-H] [-o OUTDIR] [ROW...]
+ *		   [-s SECONDS] [-d HOLD_US] [-H] [-o OUTDIR] [ROW...]
  *
  * ITER events per row in all (50000), the first WARMUP of each round
  * (200) not counted, in ROUNDS rounds (10); the non-blocking proof runs
- * NB_ROUNDS rounds (3) of SECONDS seconds (3) per scenario. -H backs the
+ * NB_ROUNDS rounds (3) of SECONDS seconds (3) per scenario, with a tool
+ * that replies at once and one that holds each event HOLD_US (200; 0
+ * leaves these scenarios out). -H backs the
  * guest's memory with hugetlbfs (2 MiB pages).
  *
  * Rows (all by default): tsc, exit_io, usfwd, kvmi_block, kvmi_hybrid,
@@ -148,6 +150,7 @@ static uint64_t opt_warmup = 200;
 static uint64_t opt_rounds = 10;
 static uint64_t opt_nb_rounds = 3;
 static double opt_seconds = 3.0;
+static uint64_t opt_hold_us = 200;
 static int opt_hugetlb;
 static const char *opt_out = ".";
 static int ncpus;
@@ -615,24 +618,33 @@ static struct row rows[] = {
 /* Non-blocking proof                                                  */
 /* ------------------------------------------------------------------ */
 
-enum nb_scenario {
-	NB_ALONE,	/* vCPU 0 idle, no introspection */
-	NB_KVMI,	/* vCPU 0 raises kvmi-ring events (block mode) */
-	NB_PAUSE_ALL,	/* the same, and every event pauses vCPU 1 */
-	NB_NR,
+/*
+ * vCPU 1 counts; vCPU 0 is idle (alone) or raises kvmi-ring events in
+ * block mode, which the tool answers at once or after holding each one
+ * opt_hold_us (a tool that looks at the event before it replies). The
+ * pause-all emulation of the old model stops vCPU 1 for each event.
+ */
+struct nb_scenario {
+	const char *name;
+	int events;		/* vCPU 0 raises events */
+	int pause_all;		/* the tool stops vCPU 1 for each event */
+	int hold;		/* the tool holds each event opt_hold_us */
 };
 
-static const char *const nb_names[NB_NR] = {
-	"alone", "kvmi", "pause_all",
+static const struct nb_scenario nb_scenarios[] = {
+	{ "alone", 0, 0, 0 },
+	{ "kvmi", 1, 0, 0 },
+	{ "pause_all", 1, 1, 0 },
+	{ "kvmi_hold", 1, 0, 1 },
+	{ "pause_all_hold", 1, 1, 1 },
 };
 
 struct nb {
 	struct run r;		/* vCPU 0 and the tool */
 	struct kvm_vcpu *vcpu1;
-	enum nb_scenario sc;
+	const struct nb_scenario *sc;
 	pthread_t t0, t1;
 	uint64_t pause_req, pause_ack, pause_release;
-	uint64_t pauses;
 };
 
 static void nb_sigusr1(int sig)
@@ -691,12 +703,12 @@ static void *nb_tool(void *arg)
 {
 	struct nb *nb = arg;
 	struct run *r = &nb->r;
+	uint64_t g, until;
 	uint32_t s = 0;
-	uint64_t g;
 
 	pin(0);
 	while ((s = tool_wait(r, s))) {
-		if (nb->sc == NB_PAUSE_ALL) {
+		if (nb->sc->pause_all) {
 			g = nb->pause_req + 1;
 			__atomic_store_n(&nb->pause_req, g, __ATOMIC_SEQ_CST);
 			__atomic_store_n(&nb->vcpu1->run->immediate_exit, 1,
@@ -709,9 +721,14 @@ static void *nb_tool(void *arg)
 				sched_yield();
 			}
 		}
+		if (nb->sc->hold) {
+			until = now_ns() + opt_hold_us * 1000;
+			while (now_ns() < until && !READ_ONCE(r->stop))
+				asm volatile("pause");
+		}
 		kvmi_send_reply(&r->m, 0, s, KVMI_EVENT_HYPERCALL,
 				KVMI_ACTION_CONTINUE, 0, NULL, r->kick);
-		if (nb->sc == NB_PAUSE_ALL)
+		if (nb->sc->pause_all)
 			__atomic_store_n(&nb->pause_release, nb->pause_req,
 					 __ATOMIC_RELEASE);
 		r->seen++;
@@ -724,7 +741,7 @@ struct nb_result {
 	double events;		/* vCPU 0 events per second */
 };
 
-static struct nb_result nb_run(enum nb_scenario sc)
+static struct nb_result nb_run(const struct nb_scenario *sc)
 {
 	struct kvm_vcpu *vcpus[2];
 	struct nb nb = { .sc = sc };
@@ -748,14 +765,14 @@ static struct nb_result nb_run(enum nb_scenario sc)
 	WRITE_ONCE(*events, 0);
 	WRITE_ONCE(*stop, 0);
 
-	if (sc != NB_ALONE) {
+	if (sc->events) {
 		kvmi_attach(&nb.r, KVMI_WAIT_BLOCK, KVMI_EVENT_HYPERCALL);
 		TEST_ASSERT(!pthread_create(&tool, NULL, nb_tool, &nb),
 			    "pthread_create");
 	}
 	TEST_ASSERT(!pthread_create(&nb.t1, NULL, nb_vcpu1, &nb),
 		    "pthread_create");
-	if (sc != NB_ALONE)
+	if (sc->events)
 		TEST_ASSERT(!pthread_create(&nb.t0, NULL, nb_vcpu0, &nb),
 			    "pthread_create");
 
@@ -771,11 +788,11 @@ static struct nb_result nb_run(enum nb_scenario sc)
 	res.events = (double)(e1 - e0) * 1e9 / (t1 - t0);
 
 	WRITE_ONCE(*stop, 1);
-	if (sc != NB_ALONE)
+	if (sc->events)
 		pthread_join(nb.t0, NULL);
 	/* A pause request still in flight is released by the tool. */
 	WRITE_ONCE(nb.r.stop, 1);
-	if (sc != NB_ALONE) {
+	if (sc->events) {
 		TEST_ASSERT(write(nb.r.notify, &(uint64_t){1}, 8) == 8,
 			    "write(notify)");
 		pthread_join(tool, NULL);
@@ -793,9 +810,10 @@ static void nonblock(void)
 	struct sigaction sa = { .sa_handler = nb_sigusr1 };
 	struct nb_result res;
 	char path[512];
+	const struct nb_scenario *sc;
 	uint64_t round;
+	unsigned int i;
 	FILE *f;
-	int sc;
 
 	TEST_ASSERT(!sigaction(SIGUSR1, &sa, NULL), "sigaction");
 	snprintf(path, sizeof(path), "%s/nonblock.txt", opt_out);
@@ -803,13 +821,16 @@ static void nonblock(void)
 	TEST_ASSERT(f, "fopen(%s): %s", path, strerror(errno));
 	fprintf(f, "# scenario round vcpu1_iter_per_s vcpu0_events_per_s\n");
 	for (round = 0; round < opt_nb_rounds; round++) {
-		for (sc = 0; sc < NB_NR; sc++) {
+		for (i = 0; i < ARRAY_SIZE(nb_scenarios); i++) {
+			sc = &nb_scenarios[i];
+			if (sc->hold && !opt_hold_us)
+				continue;
 			fprintf(stderr,
 				"\rbench: nonblock %-10s round %lu / %lu  ",
-				nb_names[sc], (unsigned long)round + 1,
+				sc->name, (unsigned long)round + 1,
 				(unsigned long)opt_nb_rounds);
 			res = nb_run(sc);
-			fprintf(f, "%s %lu %.0f %.0f\n", nb_names[sc],
+			fprintf(f, "%s %lu %.0f %.0f\n", sc->name,
 				(unsigned long)round, res.rate, res.events);
 			fflush(f);
 		}
@@ -850,8 +871,8 @@ static int wanted(int argc, char **argv, const char *name)
 static void usage(void)
 {
 	fprintf(stderr, "usage: kvmi_bench [-n ITER] [-w WARMUP] "
-		"[-r ROUNDS] [-R NB_ROUNDS] [-s SECONDS] [-H] [-o OUTDIR] "
-		"[ROW...]\n");
+		"[-r ROUNDS] [-R NB_ROUNDS] [-s SECONDS] [-d HOLD_US] [-H] "
+		"[-o OUTDIR] [ROW...]\n");
 	exit(2);
 }
 
@@ -863,7 +884,7 @@ int main(int argc, char **argv)
 	FILE *meta;
 	int c;
 
-	while ((c = getopt(argc, argv, "n:w:r:R:s:Ho:")) != -1) {
+	while ((c = getopt(argc, argv, "n:w:r:R:s:d:Ho:")) != -1) {
 		switch (c) {
 		case 'n':
 			opt_iter = strtoull(optarg, NULL, 0);
@@ -879,6 +900,9 @@ int main(int argc, char **argv)
 			break;
 		case 's':
 			opt_seconds = strtod(optarg, NULL);
+			break;
+		case 'd':
+			opt_hold_us = strtoull(optarg, NULL, 0);
 			break;
 		case 'H':
 			opt_hugetlb = 1;
@@ -926,11 +950,13 @@ int main(int argc, char **argv)
 	meta = fopen(path, "w");
 	TEST_ASSERT(meta, "fopen(%s): %s", path, strerror(errno));
 	fprintf(meta, "iterations=%lu\nwarmup=%lu\nrounds=%lu\n"
-		"nonblock_rounds=%lu\nnonblock_seconds=%.1f\nhugetlb=%d\n"
+		"nonblock_rounds=%lu\nnonblock_seconds=%.1f\n"
+		"nonblock_hold_us=%lu\nhugetlb=%d\n"
 		"l1_cpus=%d\ntsc_khz=%u\n",
 		(unsigned long)opt_iter, (unsigned long)opt_warmup,
 		(unsigned long)opt_rounds, (unsigned long)opt_nb_rounds,
-		opt_seconds, opt_hugetlb, ncpus, l2_tsc_khz);
+		opt_seconds, (unsigned long)opt_hold_us, opt_hugetlb, ncpus,
+		l2_tsc_khz);
 	fprintf(meta, "skipped=");
 	for (c = 0, i = 0; i < NR_ROWS; i++)
 		if (rows[i].skip)

@@ -303,8 +303,13 @@ def write_markdown(path, res):
     if nb:
         out += ["", "| vCPU 1 work rate while vCPU 0 raises events | "
                 "ratio to vCPU 0 idle |", "| --- | ---: |"]
+        hold = meta.get("nonblock_hold_us", "?")
         for sc, label in (("kvmi", "kvmi-ring (only vCPU 0 waits)"),
-                          ("pause_all", "pause-all emulation (old model)")):
+                          ("pause_all", "pause-all emulation (old model)"),
+                          ("kvmi_hold", "kvmi-ring, tool holds each event "
+                           "%s us" % hold),
+                          ("pause_all_hold", "pause-all, tool holds each "
+                           "event %s us" % hold)):
             if sc in nb and "ratio_vs_alone" in nb[sc]:
                 out.append("| %s | %.2fx |" % (label, nb[sc]["ratio_vs_alone"]))
     if res.get("idle_cost"):
@@ -434,10 +439,14 @@ def main():
         if n in rows and "exit_io" in rows:
             targets.append(target("%s p50 <= 1.2x exit_io p50" % n,
                                   p50(n) / p50("exit_io"), 1.2, ""))
-    if nonblock and "kvmi" in nonblock and "ratio_vs_alone" in nonblock["kvmi"]:
-        targets.append(target("vCPU 1 rate while vCPU 0 waits >= 0.95x alone",
-                              nonblock["kvmi"]["ratio_vs_alone"], 0.95, "",
-                              le=False))
+    for sc, what in (("kvmi", "replies at once"),
+                     ("kvmi_hold", "holds each event %s us" %
+                      meta.get("nonblock_hold_us", "?"))):
+        if nonblock and "ratio_vs_alone" in nonblock.get(sc, {}):
+            targets.append(target(
+                "vCPU 1 rate while vCPU 0 waits >= 0.95x alone (%s)" % sc,
+                nonblock[sc]["ratio_vs_alone"], 0.95,
+                "the tool %s" % what, le=False))
     for r in idle_res:
         if "cost_p50_paired" in r:
             targets.append(target("idle cost, %s, p50 <= 2%%" % r["exit"],
@@ -576,9 +585,13 @@ def main():
         pr("non-blocking proof: vCPU 1 loop iterations/s (median of %s rounds "
            "of %s s)" % (meta.get("nonblock_rounds", "?"),
                          meta.get("nonblock_seconds", "?")))
+        hold = meta.get("nonblock_hold_us", "?")
         for sc, label in (("alone", "vCPU 0 idle, no introspection"),
                           ("kvmi", "vCPU 0 raising kvmi-ring events"),
-                          ("pause_all", "pause-all emulation (old model)")):
+                          ("pause_all", "pause-all emulation (old model)"),
+                          ("kvmi_hold", "kvmi-ring, tool holds %s us" % hold),
+                          ("pause_all_hold",
+                           "pause-all, tool holds %s us" % hold)):
             m = nonblock.get(sc)
             if m:
                 pr("  %-36s %14.0f  %5.2fx   (vCPU 0: %.0f events/s)" % (

@@ -8,7 +8,9 @@
 #   BENCH_ITER       events per round-trip row [200000]
 #   BENCH_ROUNDS     interleaved rounds they are split in [20]
 #   BENCH_NB_ROUNDS  rounds of the non-blocking proof [5]
-#   BENCH_SECONDS    seconds per non-blocking scenario and round [4]
+#   BENCH_SECONDS    seconds per non-blocking scenario and round [3]
+#   BENCH_HOLD_US    how long the tool holds each event in the held
+#                    non-blocking scenarios, us (0: leave them out) [200]
 #   BENCH_HUGETLB    1: guest memory on hugetlbfs [0]
 #   BENCH_ROWS       only these kvmi_bench rows (space separated) [all]
 #   BENCH_MICRO      0: skip the host microbench [1]
@@ -25,7 +27,7 @@ out="$top/build/bench"
 iter=${BENCH_ITER:-200000}
 rounds=${BENCH_ROUNDS:-20}
 nb_rounds=${BENCH_NB_ROUNDS:-5}
-seconds=${BENCH_SECONDS:-4}
+seconds=${BENCH_SECONDS:-3}
 hdr=${BENCH_HDR:-$base/obj-normal/usr/include}
 mkdir -p "$out"
 
@@ -45,7 +47,7 @@ qemu=${QEMU:-$(ls -d "$cache"/qemu-"$QEMU_VERSION"-*/bin/qemu-system-x86_64 2>/d
 	echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 } > "$out/machine.txt"
 
-args=(-n "$iter" -r "$rounds" -R "$nb_rounds" -s "$seconds")
+args=(-n "$iter" -r "$rounds" -R "$nb_rounds" -s "$seconds" -d "${BENCH_HOLD_US:-200}")
 [ "${BENCH_HUGETLB:-0}" = 1 ] && args+=(-H)
 # shellcheck disable=SC2206
 [ -n "${BENCH_ROWS:-}" ] && args+=($BENCH_ROWS)

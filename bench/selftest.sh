@@ -46,6 +46,8 @@ for r in 0 1 2; do
 	echo "alone $r 1000 0" >> "$raw/nonblock.txt"
 	echo "kvmi $r 960 50" >> "$raw/nonblock.txt"
 	echo "pause_all $r 400 20" >> "$raw/nonblock.txt"
+	echo "kvmi_hold $r 930 5" >> "$raw/nonblock.txt"
+	echo "pause_all_hold $r 50 4" >> "$raw/nonblock.txt"
 done
 # The perf breakdown: entry to exit 30 us, exit to entry 20 us.
 for i in $(seq 1 40); do
@@ -96,6 +98,8 @@ check "poll against the bare exit" \
 	q 't["kvmi_poll p50 <= 1.2x exit_io p50"]["met"] is True and t["kvmi_poll p50 <= 1.2x exit_io p50"]["value"] == 0.36'
 check "non-blocking ratios" \
 	q 'r["nonblock"]["kvmi"]["ratio_vs_alone"] == 0.96 and r["nonblock"]["pause_all"]["ratio_vs_alone"] == 0.4'
+check "held scenarios: kvmi met, ratio of pause-all" \
+	q 't["vCPU 1 rate while vCPU 0 waits >= 0.95x alone (kvmi_hold)"]["met"] is False and t["vCPU 1 rate while vCPU 0 waits >= 0.95x alone (kvmi)"]["met"] is True and r["nonblock"]["pause_all_hold"]["ratio_vs_alone"] == 0.05'
 check "idle cost per exit" \
 	q '[x["cost_p50"] for x in r["idle_cost"]] == [0.03, 0.01]'
 check "idle cost paired by round" \
