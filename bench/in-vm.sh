@@ -14,6 +14,20 @@ shift
 out=/mnt/results/raw
 mkdir -p "$out"
 [ -w /proc/sys/vm/nr_hugepages ] && echo 64 > /proc/sys/vm/nr_hugepages
+
+# The guest's round trips are read with its TSC. If L1's clocksource
+# watchdog marks L1's TSC unstable (it does when TCG's vCPU threads lag
+# behind the HPET on a loaded host), L1's KVM rewrites the guest's TSC
+# offset at every vcpu_load and the guest's figures around an exit to
+# userspace or a sleep are wrong. So, with the TSC as clocksource, take
+# the watchdog's references away; report.py checks the outcome.
+cs=/sys/devices/system/clocksource/clocksource0
+tsc_cs=$(cat "$cs/current_clocksource" 2>/dev/null || echo unknown)
+if [ "$tsc_cs" = tsc ]; then
+	for c in $(cat "$cs/available_clocksource"); do
+		[ "$c" = tsc ] || echo "$c" > "$cs/unbind_clocksource" 2>/dev/null || true
+	done
+fi
 {
 	echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 	echo "cpus=$(nproc)"
@@ -23,6 +37,17 @@ mkdir -p "$out"
 	echo "memory_kb=$(awk '/MemTotal/ {print $2}' /proc/meminfo)"
 } > "$out/l1.txt"
 "$bin" -o "$out" "$@"
+
+# Was the TSC kept stable through the measured runs?
+{
+	echo "clocksource_at_start=$tsc_cs"
+	echo "clocksource_at_end=$(cat "$cs/current_clocksource" 2>/dev/null || echo unknown)"
+	if dmesg | grep -q "clocksource 'tsc' as unstable\|TSC found unstable"; then
+		echo "tsc_stable=0"
+	else
+		echo "tsc_stable=1"
+	fi
+} >> "$out/l1.txt"
 
 # Where the time goes: KVM's own tracepoints (kvm_exit, kvm_entry) around
 # a short run of each round-trip row, so that a missed target can be

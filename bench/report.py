@@ -353,10 +353,24 @@ def main():
                       "delivery": stats(read_samples(
                           os.path.join(a.raw, name + ".delivery")))}
     tsc = stats(read_samples(os.path.join(a.raw, "tsc.guest")))
-    ref = rows.get(REF, {}).get("guest")
+
+    # The guest's TSC against the tool's clock: the tool's event-to-event
+    # period is the guest's round trip plus a few instructions, so the two
+    # p50s agree unless L1 rewrote the guest's TSC (its TSC found
+    # unstable). Then the targets are computed from the tool's clock.
+    suspect = [n for n, r in rows.items() if r["tool_cycle"] and
+               r["guest"]["p50"] > 1.1 * r["tool_cycle"]["p50"]]
     for r in rows.values():
-        g = r["guest"]
-        if ref:
+        if r["tool_cycle"]:
+            r["guest_over_tool_p50"] = round(
+                r["guest"]["p50"] / r["tool_cycle"]["p50"], 3)
+    tsc_ok = machine.get("l1_tsc_stable", 1) != 0 and not suspect
+    basis = "guest" if tsc_ok else "tool_cycle"
+
+    ref = rows.get(REF, {}).get(basis)
+    for r in rows.values():
+        g = r[basis]
+        if ref and g:
             r["ratio_p50_vs_" + REF] = round(g["p50"] / ref["p50"], 3)
             r["ratio_p99_vs_" + REF] = round(g["p99"] / ref["p99"], 3)
 
@@ -415,10 +429,10 @@ def main():
     targets = []
 
     def p50(n):
-        return rows.get(n, {}).get("guest", {}).get("p50") if n in rows else None
+        return (rows[n][basis] or {}).get("p50") if n in rows else None
 
     def p99(n):
-        return rows.get(n, {}).get("guest", {}).get("p99") if n in rows else None
+        return (rows[n][basis] or {}).get("p99") if n in rows else None
 
     if ref:
         for n, lim in (("kvmi_poll", 0.10), ("kvmi_hybrid", 0.3),
@@ -512,6 +526,7 @@ def main():
     result = {"machine": machine, "parameters": meta,
               "units": "ns; guest figures from the L2 TSC, "
                        "tool figures from CLOCK_MONOTONIC in L1",
+              "targets_from": basis, "guest_tsc_suspect_rows": suspect,
               "tsc_read_overhead": tsc, "rows": rows, "idle_cost": idle_res,
               "idle_rows": idle, "nonblock": nonblock, "microbench": micro,
               "perf_exits": pexits,
@@ -544,9 +559,10 @@ def main():
            ", guest memory on hugetlbfs" if meta.get("hugetlb") == 1 else "",
            meta.get("tsc_khz", "?")))
     pr()
+    mark = "" if tsc_ok else "*"
     hdr = "%-28s %9s %9s %9s %9s %8s %8s %9s %9s" % (
         "round trip, us (guest TSC)", "p50", "p90", "p99", "p99.9",
-        "p50/fwd", "p99/fwd", "tool p50", "deliv p50")
+        "p50/fwd" + mark, "p99/fwd" + mark, "tool p50", "deliv p50")
     pr(hdr)
     pr("-" * len(hdr))
     for name, label, _ in ROWS:
@@ -566,6 +582,13 @@ def main():
        (tsc["p50"] if tsc else "?"))
     if meta.get("skipped"):
         pr("skipped (the kernel lacks the event): %s" % meta["skipped"])
+    if not tsc_ok:
+        pr("WARNING: the guest TSC figures are not to be trusted in this run "
+           "(L1 TSC stable: %s; guest p50 > 1.1x tool p50 in: %s);" % (
+               "no" if machine.get("l1_tsc_stable", 1) == 0 else "yes",
+               ", ".join(suspect) or "none"))
+        pr("         the ratios (*) and targets use the tool-side period "
+           "(CLOCK_MONOTONIC in L1) instead")
     if pexits:
         pr()
         pr("where the time goes (perf record of kvm:kvm_entry and "

@@ -110,6 +110,13 @@ check "microbench median, not mean" \
 	q 'r["microbench"]["ns_per_round_trip"]["BM_slot_poll/real_time"] == 150 and t["slot protocol poll <= 2x raw ping-pong"]["value"] == 1.5'
 check "perf breakdown of the exits" \
 	q 'r["perf_exits"]["kvmi_poll"] == {"exits": 40, "entry_to_exit_p50": 30000, "exit_to_entry_p50": 20000, "entry_to_exit_p90": 30000, "exit_to_entry_p90": 20000}'
+check "targets from the guest TSC when it agrees with the tool" \
+	q 'r["targets_from"] == "guest" and r["guest_tsc_suspect_rows"] == []'
+echo "tsc_stable=0" >> "$raw/l1.txt"
+check "report.py runs with L1's TSC unstable" python3 "$here/report.py" \
+	--raw "$raw" --machine "$tmp/machine.txt" --out "$tmp/out2"
+check "then targets from the tool's clock" \
+	python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1]))["targets_from"] != "tool_cycle")' "$tmp/out2/results.json"
 check "table.md is written" grep -q "| kvmi-ring poll | 18.0 |" "$out/table.md"
 if command -v gnuplot > /dev/null; then
 	check "SVG plots" test -s "$out/roundtrip.svg" -a -s "$out/roundtrip-tail.svg" -a -s "$out/idle.svg"
