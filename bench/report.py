@@ -289,11 +289,12 @@ def write_markdown(path, res):
                m.get("qemu", "?"), m.get("l1_cpus", "?"),
                m.get("l1_kernel", "?"), meta.get("iterations", "?"),
                meta.get("rounds", "?")), "",
-           "" if res.get("targets_from") == "guest" else
-           "The guest TSC was unreliable in this run: the ratios come from "
-           "the tool-side clock (CLOCK_MONOTONIC in L1).\n",
            "| row | p50 | p90 | p99 | p99.9 | p50 vs fwd | p99 vs fwd |",
            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    if res.get("targets_from") != "guest":
+        out[1:1] = ["The guest TSC was unreliable in this run: the ratios "
+                    "come from the tool-side clock (CLOCK_MONOTONIC in L1).",
+                    ""]
     for name, label, _ in ROWS:
         if name not in rows:
             continue
