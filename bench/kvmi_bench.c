@@ -388,17 +388,25 @@ static uint32_t tool_wait(struct run *r, uint32_t last)
 	}
 }
 
+/*
+ * The kvmi-ring tool: copy the event with its registers (T1, as a tool
+ * does; the forwarding row's tool gets the registers too), reply.
+ */
 static void *kvmi_tool(void *arg)
 {
 	struct run *r = arg;
 	struct kvmi_event *ev = kvmi_event_slot(&r->m, 0);
-	uint64_t prev = 0, published;
+	struct kvmi_event copy;
+	uint64_t prev = 0;
 	uint32_t s = 0;
 
 	pin(1);
 	while ((s = tool_wait(r, s))) {
-		published = ev->timestamp_ns;
-		tool_record(r, now_ns(), &prev, published);
+		memcpy(&copy, ev, sizeof(copy));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		TEST_ASSERT(READ_ONCE(ev->seq) == s && copy.seq == s,
+			    "event %u rewritten while copied", s);
+		tool_record(r, now_ns(), &prev, copy.timestamp_ns);
 		/* CONTINUE: past the hypercall, or past the INT3. */
 		kvmi_send_reply(&r->m, 0, s, r->row->event,
 				KVMI_ACTION_CONTINUE, 0, NULL, r->kick);
