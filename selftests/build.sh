@@ -29,4 +29,10 @@ echo "selftests: building the KVM selftests ($flavour)" >&2
 make -C "$tree/tools/testing/selftests/kvm" -s -j"$jobs" \
 	OUTPUT="$out" KHDR_INCLUDES="-isystem $obj/usr/include" > "$out/build.log" 2>&1 ||
 	{ tail -n 40 "$out/build.log" >&2; exit 1; }
+# The LD_PRELOAD shim that runs the stock tests with introspection hooked
+# (run-in-vm --hooked); only the kvmi-ring kernel has the ABI.
+if [ "$flavour" = normal ]; then
+	gcc -O2 -Wall -Wextra -Werror -shared -fPIC -isystem "$obj/usr/include" \
+		-o "$out/kvmi_hook.so" "$top/selftests/hook/kvmi_hook.c" -ldl
+fi
 echo "$out"

@@ -4,7 +4,9 @@
 #   selftests/check.sh [--host-only | --vm-only] [--debug]
 #
 # In the VM: every kvmi-ring selftest (x86_64/kvmi_*_test) and the stock KVM
-# selftests of selftests/stock-pass.list. Logs go to build/. The last line
+# selftests of selftests/stock-pass.list; then, in a second boot, the stock
+# list again with introspection hooked on every VM they create (run-in-vm
+# --hooked; not with --debug). Logs go to build/. The last line
 # is the total: "check: N passed, N failed, N skipped".
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,6 +53,14 @@ if [ $vm = 1 ]; then
 		2>&1 | tee "$top/build/check-vm.tap"
 	[ "${PIPESTATUS[0]}" = 0 ] || rc=1
 	count "$top/build/check-vm.tap"
+	if [ ${#vmargs[@]} = 0 ]; then
+		echo "== stock selftests in the L1 VM with introspection hooked"
+		"$top/selftests/vm-run" --timeout "${VM_TIMEOUT:-2400}" -- \
+			selftests/run-in-vm --hooked --list selftests/stock-pass.list \
+			2>&1 | tee "$top/build/check-vm-hooked.tap"
+		[ "${PIPESTATUS[0]}" = 0 ] || rc=1
+		count "$top/build/check-vm-hooked.tap"
+	fi
 fi
 [ $total_fail = 0 ] || rc=1
 echo "check: $total_pass passed, $total_fail failed, $total_skip skipped"
