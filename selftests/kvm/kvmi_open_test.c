@@ -19,6 +19,8 @@ static const uint32_t implemented_cmds[] = {
 	KVMI_CMD_CONTROL_EVENTS,
 	KVMI_CMD_SET_VCPU_DOORBELLS,
 	KVMI_CMD_SET_WAIT_MODE,
+	KVMI_CMD_GET_REGISTERS,
+	KVMI_CMD_SET_REGISTERS,
 };
 
 static bool cmd_implemented(uint32_t id)

@@ -145,6 +145,18 @@ static inline struct kvmi_reply *kvmi_reply_slot(struct kvmi_maps *m,
 	return (void *)(m->tool + i * m->lo.tool_stride + m->lo.tool_off.reply);
 }
 
+static inline struct kvmi_cmd *kvmi_cmd_slot(struct kvmi_maps *m, uint32_t i)
+{
+	return (void *)(m->tool + i * m->lo.tool_stride + m->lo.tool_off.cmd);
+}
+
+static inline struct kvmi_cmd_result *
+kvmi_cmd_result_slot(struct kvmi_maps *m, uint32_t i)
+{
+	return (void *)(m->kernel + i * m->lo.kernel_stride +
+			m->lo.kernel_off.cmd_result);
+}
+
 static inline int __kvmi_control_events(int fd, uint32_t vcpu,
 					uint16_t event, uint8_t enable)
 {
@@ -261,6 +273,60 @@ static inline void kvmi_send_reply(struct kvmi_maps *m, uint32_t i,
 	     KVMI_VCPU_NEED_KICK))
 		TEST_ASSERT(write(kick_fd, &one, sizeof(one)) == sizeof(one),
 			    "write(kick_fd): %s", strerror(errno));
+}
+
+/*
+ * Publish command @id with @args (T4; NULL: no arguments) in vCPU @i's
+ * command slot, then kick the vCPU if it asked for it (T3) and @kick_fd
+ * is not -1. Returns the command's seq.
+ */
+static inline uint32_t kvmi_send_cmd(struct kvmi_maps *m, uint32_t i,
+				     uint16_t id, const union kvmi_cmd_args *args,
+				     int kick_fd)
+{
+	struct kvmi_cmd *c = kvmi_cmd_slot(m, i);
+	struct kvmi_vcpu_state *vs = kvmi_vcpu_state(m, i);
+	uint32_t seq = c->seq + 1;
+	uint64_t one = 1;
+
+	if (!seq)
+		seq = 1;
+	c->id = id;
+	c->flags = 0;
+	c->padding1 = 0;
+	c->padding2 = 0;
+	if (args)
+		c->args = *args;
+	else
+		memset(&c->args, 0, sizeof(c->args));
+	__atomic_store_n(&c->seq, seq, __ATOMIC_RELEASE);	/* T4 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);		/* T3 */
+	if (kick_fd >= 0 &&
+	    (__atomic_load_n(&vs->flags, __ATOMIC_RELAXED) &
+	     KVMI_VCPU_NEED_KICK))
+		TEST_ASSERT(write(kick_fd, &one, sizeof(one)) == sizeof(one),
+			    "write(kick_fd): %s", strerror(errno));
+	return seq;
+}
+
+/* Wait for the result of command @seq on vCPU @i (T5); returns it. */
+static inline struct kvmi_cmd_result *
+kvmi_wait_cmd_result(struct kvmi_maps *m, uint32_t i, uint32_t seq)
+{
+	struct kvmi_cmd_result *res = kvmi_cmd_result_slot(m, i);
+
+	while (__atomic_load_n(&res->seq, __ATOMIC_ACQUIRE) != seq)
+		;
+	return res;
+}
+
+/* Run command @id on vCPU @i, waiting in an event; returns its error. */
+static inline int kvmi_run_cmd(struct kvmi_maps *m, uint32_t i, uint16_t id,
+			       const union kvmi_cmd_args *args, int kick_fd)
+{
+	uint32_t seq = kvmi_send_cmd(m, i, id, args, kick_fd);
+
+	return kvmi_wait_cmd_result(m, i, seq)->error;
 }
 
 /* Wait until vCPU @i has finished event @seq (T7). */

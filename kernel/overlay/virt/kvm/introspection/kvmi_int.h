@@ -96,9 +96,11 @@ struct kvmi_kick {
  * @tpages: the pages of the tool-written region, mapped read-write.
  * @state: the vCPU's struct kvmi_vcpu_state, at the start of @kpages[0].
  * @event: the event slot, in @kpages[0].
+ * @cmd_result: the command result slot, in @kpages[0].
  * @counters: the shared counters, in @kpages[0].
  * @tstate: the tool's struct kvmi_tool_state, in @tpages[0].
  * @reply: the reply slot, in @tpages[0]; only ever copied once.
+ * @cmd: the command slot, in @tpages[0]; only ever copied once.
  * @events: the events enabled (bit n: KVMI_EVENT_* n); atomic bitops.
  * @wait_mode: KVMI_WAIT_*; read once per wait by the vCPU.
  * @spin_ns: the spin budget of KVMI_WAIT_HYBRID.
@@ -112,6 +114,10 @@ struct kvmi_kick {
  * @pending_seq: the sequence number of the event in flight.
  * @pending_id: its KVMI_EVENT_* id; 0 when no event is in flight.
  * @rcopy: the kernel's copy of the reply, validated before use.
+ * @cmd_seq: the sequence number of the last command served.
+ * @ccopy: the kernel's copy of the command being served.
+ * @sregs: scratch space for writing the special registers.
+ * @msr_old: the MSRs before a write of KVMI_REGS_MSRS, to undo it.
  *
  * Allocated when introspection is opened, or when the vCPU is created
  * while it is open; freed with the struct kvmi. The fields from @seq on
@@ -124,9 +130,11 @@ struct kvmi_vcpu {
 	struct page *tpages[KVMI_REGION_PAGES];
 	struct kvmi_vcpu_state *state;
 	struct kvmi_event *event;
+	struct kvmi_cmd_result *cmd_result;
 	struct kvmi_vcpu_counters *counters;
 	struct kvmi_tool_state *tstate;
 	struct kvmi_reply *reply;
+	struct kvmi_cmd *cmd;
 
 	unsigned long events;
 	u32 wait_mode;
@@ -141,6 +149,10 @@ struct kvmi_vcpu {
 	u32 pending_seq;
 	u16 pending_id;
 	struct kvmi_reply rcopy;
+	u32 cmd_seq;
+	struct kvmi_cmd ccopy;
+	struct kvm_sregs2 sregs;
+	u64 msr_old[8];
 };
 
 /**

@@ -83,6 +83,8 @@ static bool kvmi_command_implemented(u32 id)
 	case KVMI_CMD_CONTROL_EVENTS:
 	case KVMI_CMD_SET_VCPU_DOORBELLS:
 	case KVMI_CMD_SET_WAIT_MODE:
+	case KVMI_CMD_GET_REGISTERS:
+	case KVMI_CMD_SET_REGISTERS:
 		return true;
 	default:
 		return false;

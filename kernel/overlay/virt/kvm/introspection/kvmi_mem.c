@@ -142,9 +142,11 @@ struct kvmi_vcpu *kvmi_mem_vcpu_alloc(struct kvmi *kvmi, u32 idx)
 	kv->state = page_address(kv->kpages[0]) + KVMI_KOFF_STATE;
 	kv->state->vcpu = idx;
 	kv->event = page_address(kv->kpages[0]) + KVMI_KOFF_EVENT;
+	kv->cmd_result = page_address(kv->kpages[0]) + KVMI_KOFF_CMD_RESULT;
 	kv->counters = page_address(kv->kpages[0]) + KVMI_KOFF_COUNTERS;
 	kv->tstate = page_address(kv->tpages[0]) + KVMI_TOFF_STATE;
 	kv->reply = page_address(kv->tpages[0]) + KVMI_TOFF_REPLY;
+	kv->cmd = page_address(kv->tpages[0]) + KVMI_TOFF_CMD;
 	kvmi_vcpu_init(kv);
 	return kv;
 }

@@ -18,12 +18,14 @@
 /* The length of VMCALL and VMMCALL. */
 #define KVMI_HYPERCALL_INSN_LEN	3
 
-/* The register groups a reply may write in this version of the code. */
-#define KVMI_REGS_SETTABLE	(KVMI_REGS_GPRS | KVMI_REGS_RIP)
+/* The first id of a vCPU command (kvmi.rst, section 11.1). */
+#define KVMI_CMD_VCPU_FIRST	0x40
 
 static_assert(sizeof(struct kvmi_x86_regs) == 640);
 static_assert(sizeof(struct kvmi_event) == 728);
 static_assert(sizeof(struct kvmi_reply) == 736);
+static_assert(sizeof(struct kvmi_cmd) == 656);
+static_assert(sizeof(struct kvmi_cmd_result) == 664);
 
 /**
  * kvmi_vcpu_init() - set up the kernel side of a new vCPU region
@@ -239,15 +241,23 @@ static bool kvmi_vcpu_has_kick(struct kvmi_vcpu *kv)
 	return READ_ONCE(kv->kick) || READ_ONCE(kv->kvmi->kick);
 }
 
+/* K4: a new command is published. */
+static bool kvmi_cmd_seen(struct kvmi_vcpu *kv)
+{
+	/* Pairs with the tool's store-release of cmd->seq (T4). */
+	return smp_load_acquire(&kv->cmd->seq) != kv->cmd_seq;
+}
+
 /* Why a sleeping vCPU wakes up (besides a signal). */
 static bool kvmi_wait_over(struct kvmi_vcpu *kv, u32 gen)
 {
-	return kvmi_reply_seen(kv) || kvmi_is_detached(kv->kvmi) ||
-	       READ_ONCE(kv->wait_gen) != gen;
+	return kvmi_reply_seen(kv) || kvmi_cmd_seen(kv) ||
+	       kvmi_is_detached(kv->kvmi) || READ_ONCE(kv->wait_gen) != gen;
 }
 
 enum kvmi_wait_result {
 	KVMI_WAIT_REPLY,	/* the reply is there */
+	KVMI_WAIT_CMD,		/* a command is there */
 	KVMI_WAIT_DETACHED,	/* introspection ended */
 	KVMI_WAIT_SIGNAL,	/* a signal is pending */
 	KVMI_WAIT_AGAIN,	/* doorbells or wait mode changed */
@@ -260,7 +270,14 @@ static enum kvmi_wait_result kvmi_spin(struct kvmi_vcpu *kv, u32 mode,
 	u64 start = ktime_get_ns();
 
 	for (;;) {
-		if (kvmi_reply_seen(kv)) {
+		/* K3 before K4: a command published before the reply is seen. */
+		bool reply = kvmi_reply_seen(kv);
+
+		if (kvmi_cmd_seen(kv)) {
+			kvmi_count(&kv->counters->spin_hits);
+			return KVMI_WAIT_CMD;
+		}
+		if (reply) {
 			kvmi_count(&kv->counters->spin_hits);
 			return KVMI_WAIT_REPLY;
 		}
@@ -287,9 +304,9 @@ static enum kvmi_wait_result kvmi_sleep(struct kvmi_vcpu *kv, u32 gen)
 
 	WRITE_ONCE(vs->flags, vs->flags | KVMI_VCPU_NEED_KICK);
 	/*
-	 * K6: NEED_KICK is set before the reply is re-read; pairs with the
-	 * tool's smp_mb() between publishing its reply and reading NEED_KICK
-	 * (T3). Either it kicks or we see the reply.
+	 * K6: NEED_KICK is set before the reply and the command are re-read;
+	 * pairs with the tool's smp_mb() between publishing its reply or
+	 * command and reading NEED_KICK (T3). Either it kicks or we see them.
 	 */
 	smp_mb();
 	if (!kvmi_wait_over(kv, gen)) {
@@ -303,10 +320,13 @@ static enum kvmi_wait_result kvmi_sleep(struct kvmi_vcpu *kv, u32 gen)
 	return res;
 }
 
+static void kvmi_cmd_serve(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv);
+
 /*
- * Wait for the reply to the pending event, as the wait mode says. Called
- * with kvm->srcu held; drops it meanwhile, so that a waiting vCPU never
- * holds up memslot changes.
+ * Wait for the reply to the pending event, as the wait mode says, and
+ * serve the commands published meanwhile. Called with kvm->srcu held;
+ * drops it while it waits, so that a waiting vCPU never holds up memslot
+ * changes.
  */
 static enum kvmi_wait_result kvmi_event_wait(struct kvm_vcpu *vcpu,
 					     struct kvmi_vcpu *kv)
@@ -326,6 +346,12 @@ static enum kvmi_wait_result kvmi_event_wait(struct kvm_vcpu *vcpu,
 		res = kvmi_spin(kv, mode, spin_ns, gen);
 		if (res == KVMI_WAIT_SLEEP)
 			res = kvmi_sleep(kv, gen);
+		if (res == KVMI_WAIT_CMD) {
+			kvm_vcpu_srcu_read_lock(vcpu);
+			kvmi_cmd_serve(vcpu, kv);
+			kvm_vcpu_srcu_read_unlock(vcpu);
+			continue;
+		}
 		if (res != KVMI_WAIT_AGAIN)
 			break;
 	}
@@ -345,22 +371,51 @@ static bool kvmi_action_valid(u16 id, u8 action)
 	}
 }
 
-static bool kvmi_segment_padding(const struct kvmi_x86_regs *r)
+static bool kvmi_segments_valid(const struct kvmi_x86_regs *r)
 {
-	return r->cs.padding || r->ds.padding || r->es.padding ||
-	       r->fs.padding || r->gs.padding || r->ss.padding ||
-	       r->tr.padding || r->ldt.padding;
+	return !(r->cs.padding || r->ds.padding || r->es.padding ||
+		 r->fs.padding || r->gs.padding || r->ss.padding ||
+		 r->tr.padding || r->ldt.padding);
 }
 
+static bool kvmi_dtables_valid(const struct kvmi_x86_regs *r)
+{
+	return !memchr_inv(r->gdt.padding, 0, sizeof(r->gdt.padding)) &&
+	       !memchr_inv(r->idt.padding, 0, sizeof(r->idt.padding));
+}
+
+static bool kvmi_msrs_valid(struct kvm_vcpu *vcpu,
+			    const struct kvmi_x86_regs *r)
+{
+	/* The MSRs a write of a non-canonical address faults on. */
+	return !is_noncanonical_msr_address(r->lstar, vcpu) &&
+	       !is_noncanonical_msr_address(r->cstar, vcpu) &&
+	       !is_noncanonical_msr_address(r->kernel_gs_base, vcpu);
+}
+
+/*
+ * The checks that need no change of state: padding, unknown groups and the
+ * values KVM refuses outright. The special registers are checked again,
+ * as KVM_SET_SREGS2 does, before any of them is written.
+ */
 static bool kvmi_regs_valid(struct kvm_vcpu *vcpu,
 			    const struct kvmi_x86_regs *r)
 {
-	if (r->padding || (r->groups & ~KVMI_REGS_SETTABLE))
+	u32 groups = r->groups;
+
+	if (r->padding || (groups & ~KVMI_REGS_ALL))
 		return false;
-	if (kvmi_segment_padding(r))
-		return false;
-	if ((r->groups & KVMI_REGS_RIP) && is_64_bit_mode(vcpu) &&
+	if ((groups & KVMI_REGS_RIP) && is_64_bit_mode(vcpu) &&
 	    is_noncanonical_address(r->rip, vcpu, 0))
+		return false;
+	if ((groups & KVMI_REGS_DRS) &&
+	    (!kvm_dr6_valid(r->dr6) || !kvm_dr7_valid(r->dr7)))
+		return false;
+	if ((groups & KVMI_REGS_SEGMENTS) && !kvmi_segments_valid(r))
+		return false;
+	if ((groups & KVMI_REGS_DTABLES) && !kvmi_dtables_valid(r))
+		return false;
+	if ((groups & KVMI_REGS_MSRS) && !kvmi_msrs_valid(vcpu, r))
 		return false;
 	return true;
 }
@@ -381,30 +436,186 @@ static bool kvmi_reply_valid(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 	return true;
 }
 
-static void kvmi_set_regs(struct kvm_vcpu *vcpu, const struct kvmi_x86_regs *r)
+static void kvmi_set_gprs(struct kvm_vcpu *vcpu, const struct kvmi_x86_regs *r)
 {
-	if (r->groups & KVMI_REGS_GPRS) {
-		kvm_rax_write(vcpu, r->rax);
-		kvm_rbx_write(vcpu, r->rbx);
-		kvm_rcx_write(vcpu, r->rcx);
-		kvm_rdx_write(vcpu, r->rdx);
-		kvm_rsi_write(vcpu, r->rsi);
-		kvm_rdi_write(vcpu, r->rdi);
-		kvm_rsp_write(vcpu, r->rsp);
-		kvm_rbp_write(vcpu, r->rbp);
-		kvm_r8_write(vcpu, r->r8);
-		kvm_r9_write(vcpu, r->r9);
-		kvm_r10_write(vcpu, r->r10);
-		kvm_r11_write(vcpu, r->r11);
-		kvm_r12_write(vcpu, r->r12);
-		kvm_r13_write(vcpu, r->r13);
-		kvm_r14_write(vcpu, r->r14);
-		kvm_r15_write(vcpu, r->r15);
-		/* As KVM_SET_REGS does. */
-		kvm_set_rflags(vcpu, r->rflags | X86_EFLAGS_FIXED);
+	kvm_rax_write(vcpu, r->rax);
+	kvm_rbx_write(vcpu, r->rbx);
+	kvm_rcx_write(vcpu, r->rcx);
+	kvm_rdx_write(vcpu, r->rdx);
+	kvm_rsi_write(vcpu, r->rsi);
+	kvm_rdi_write(vcpu, r->rdi);
+	kvm_rsp_write(vcpu, r->rsp);
+	kvm_rbp_write(vcpu, r->rbp);
+	kvm_r8_write(vcpu, r->r8);
+	kvm_r9_write(vcpu, r->r9);
+	kvm_r10_write(vcpu, r->r10);
+	kvm_r11_write(vcpu, r->r11);
+	kvm_r12_write(vcpu, r->r12);
+	kvm_r13_write(vcpu, r->r13);
+	kvm_r14_write(vcpu, r->r14);
+	kvm_r15_write(vcpu, r->r15);
+	/* As KVM_SET_REGS does. */
+	kvm_set_rflags(vcpu, r->rflags | X86_EFLAGS_FIXED);
+}
+
+static void kvmi_to_kvm_segment(struct kvm_segment *var,
+				const struct kvmi_x86_segment *s)
+{
+	var->base = s->base;
+	var->limit = s->limit;
+	var->selector = s->selector;
+	var->type = s->type;
+	var->s = s->s;
+	var->dpl = s->dpl;
+	var->present = s->present;
+	var->avl = s->avl;
+	var->l = s->l;
+	var->db = s->db;
+	var->g = s->g;
+	var->unusable = s->unusable;
+	var->padding = 0;
+}
+
+/*
+ * Write the special registers of the groups selected in @r, the others
+ * keeping their values, through KVM_SET_SREGS2's code: it checks the
+ * whole set (CR0, CR4, EFER, CR3, long mode) before it writes anything.
+ */
+static int kvmi_set_sregs(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
+			  const struct kvmi_x86_regs *r)
+{
+	struct kvm_sregs2 *sr = &kv->sregs;
+	struct desc_ptr dt;
+
+	memset(sr, 0, sizeof(*sr));
+	if (r->groups & KVMI_REGS_SEGMENTS) {
+		kvmi_to_kvm_segment(&sr->cs, &r->cs);
+		kvmi_to_kvm_segment(&sr->ds, &r->ds);
+		kvmi_to_kvm_segment(&sr->es, &r->es);
+		kvmi_to_kvm_segment(&sr->fs, &r->fs);
+		kvmi_to_kvm_segment(&sr->gs, &r->gs);
+		kvmi_to_kvm_segment(&sr->ss, &r->ss);
+		kvmi_to_kvm_segment(&sr->tr, &r->tr);
+		kvmi_to_kvm_segment(&sr->ldt, &r->ldt);
+	} else {
+		kvm_get_segment(vcpu, &sr->cs, VCPU_SREG_CS);
+		kvm_get_segment(vcpu, &sr->ds, VCPU_SREG_DS);
+		kvm_get_segment(vcpu, &sr->es, VCPU_SREG_ES);
+		kvm_get_segment(vcpu, &sr->fs, VCPU_SREG_FS);
+		kvm_get_segment(vcpu, &sr->gs, VCPU_SREG_GS);
+		kvm_get_segment(vcpu, &sr->ss, VCPU_SREG_SS);
+		kvm_get_segment(vcpu, &sr->tr, VCPU_SREG_TR);
+		kvm_get_segment(vcpu, &sr->ldt, VCPU_SREG_LDTR);
 	}
-	if (r->groups & KVMI_REGS_RIP)
+
+	if (r->groups & KVMI_REGS_DTABLES) {
+		sr->gdt.base = r->gdt.base;
+		sr->gdt.limit = r->gdt.limit;
+		sr->idt.base = r->idt.base;
+		sr->idt.limit = r->idt.limit;
+	} else {
+		kvm_x86_call(get_gdt)(vcpu, &dt);
+		sr->gdt.base = dt.address;
+		sr->gdt.limit = dt.size;
+		kvm_x86_call(get_idt)(vcpu, &dt);
+		sr->idt.base = dt.address;
+		sr->idt.limit = dt.size;
+	}
+
+	if (r->groups & KVMI_REGS_CRS) {
+		sr->cr0 = r->cr0;
+		sr->cr2 = r->cr2;
+		sr->cr3 = r->cr3;
+		sr->cr4 = r->cr4;
+		sr->cr8 = r->cr8;
+		sr->efer = r->efer;
+	} else {
+		sr->cr0 = kvm_read_cr0(vcpu);
+		sr->cr2 = vcpu->arch.cr2;
+		sr->cr3 = kvm_read_cr3(vcpu);
+		sr->cr4 = kvm_read_cr4(vcpu);
+		sr->cr8 = kvm_get_cr8(vcpu);
+		sr->efer = vcpu->arch.efer;
+	}
+	sr->apic_base = vcpu->arch.apic_base;
+
+	/* No PDPTRs: KVM loads them from CR3 if the guest uses PAE paging. */
+	return kvm_vcpu_ioctl_x86_set_sregs2(vcpu, sr) ? -EINVAL : 0;
+}
+
+static const u32 kvmi_msr_index[] = {
+	MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SYSCALL_MASK,
+	MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP, MSR_IA32_SYSENTER_EIP,
+	MSR_KERNEL_GS_BASE,
+};
+
+/* Put back the MSRs saved by kvmi_set_msrs(). */
+static void kvmi_restore_msrs(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(kvmi_msr_index); i++)
+		kvm_set_msr(vcpu, kvmi_msr_index[i], kv->msr_old[i]);
+}
+
+/* Write the MSRs of @r; if KVM refuses one, put them all back. */
+static int kvmi_set_msrs(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
+			 const struct kvmi_x86_regs *r)
+{
+	const u64 val[] = {
+		r->star, r->lstar, r->cstar, r->sfmask,
+		r->sysenter_cs, r->sysenter_esp, r->sysenter_eip,
+		r->kernel_gs_base,
+	};
+	int i;
+
+	static_assert(ARRAY_SIZE(val) == ARRAY_SIZE(kvmi_msr_index));
+	static_assert(ARRAY_SIZE(kv->msr_old) == ARRAY_SIZE(kvmi_msr_index));
+
+	for (i = 0; i < ARRAY_SIZE(kvmi_msr_index); i++)
+		kv->msr_old[i] = kvmi_get_msr(vcpu, kvmi_msr_index[i]);
+	for (i = 0; i < ARRAY_SIZE(kvmi_msr_index); i++) {
+		if (kvm_set_msr(vcpu, kvmi_msr_index[i], val[i])) {
+			kvmi_restore_msrs(vcpu, kv);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Write the groups of @r, validated by kvmi_regs_valid(). Those that KVM
+ * may still refuse go first, so that a refusal leaves the vCPU as it was.
+ * Called with kvm->srcu held.
+ */
+static int kvmi_set_regs(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
+			 const struct kvmi_x86_regs *r)
+{
+	u32 groups = r->groups;
+	int err;
+
+	if (groups & KVMI_REGS_MSRS) {
+		err = kvmi_set_msrs(vcpu, kv, r);
+		if (err)
+			return err;
+	}
+	if (groups & (KVMI_REGS_CRS | KVMI_REGS_SEGMENTS | KVMI_REGS_DTABLES)) {
+		err = kvmi_set_sregs(vcpu, kv, r);
+		if (err) {
+			if (groups & KVMI_REGS_MSRS)
+				kvmi_restore_msrs(vcpu, kv);
+			return err;
+		}
+	}
+	if (groups & KVMI_REGS_DRS) {
+		kvm_set_dr(vcpu, 6, r->dr6);
+		kvm_set_dr(vcpu, 7, r->dr7);
+	}
+	if (groups & KVMI_REGS_GPRS)
+		kvmi_set_gprs(vcpu, r);
+	if (groups & KVMI_REGS_RIP)
 		kvm_rip_write(vcpu, r->rip);
+	return 0;
 }
 
 /*
@@ -420,20 +631,93 @@ static u8 kvmi_reply_take(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 	/* Ordered after the load-acquire of rp->seq (K3). */
 	memcpy(rp, kv->reply, sizeof(*rp));
 
-	if (!kvmi_reply_valid(vcpu, kv, rp)) {
-		kvmi_count(&kv->counters->bad_replies);
-		*action = default_action;
-		*groups = 0;
-		return KVMI_DONE_BAD_REPLY;
-	}
 	*groups = 0;
+	if (!kvmi_reply_valid(vcpu, kv, rp))
+		goto bad;
 	if (rp->flags & KVMI_REPLY_SET_REGS) {
-		kvmi_set_regs(vcpu, &rp->regs);
+		if (kvmi_set_regs(vcpu, kv, &rp->regs))
+			goto bad;
 		*groups = rp->regs.groups;
 	}
 	*action = rp->action;
 	kvmi_count(&kv->counters->replies);
 	return KVMI_DONE_REPLY;
+
+bad:
+	kvmi_count(&kv->counters->bad_replies);
+	*action = default_action;
+	return KVMI_DONE_BAD_REPLY;
+}
+
+static int kvmi_cmd_get_registers(struct kvm_vcpu *vcpu,
+				  struct kvmi_cmd_get_registers_result *res)
+{
+	kvmi_get_regs(vcpu, &res->regs);
+	res->mode = kvmi_x86_mode(vcpu, &res->regs);
+	res->cpl = kvm_x86_call(get_cpl)(vcpu);
+	return 0;
+}
+
+static int kvmi_cmd_set_registers(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
+				  const struct kvmi_x86_regs *r)
+{
+	if (!kvmi_regs_valid(vcpu, r))
+		return -EINVAL;
+	return kvmi_set_regs(vcpu, kv, r);
+}
+
+/* Run the command copied in kv->ccopy; the result goes to @res. */
+static int kvmi_cmd_run(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
+			union kvmi_cmd_results *res)
+{
+	const struct kvmi_cmd *c = &kv->ccopy;
+
+	if (c->id < KVMI_CMD_VCPU_FIRST)
+		return -EINVAL;	/* 0 or an ioctl */
+	if (c->flags || c->padding1 || c->padding2)
+		return -EINVAL;
+
+	switch (c->id) {
+	case KVMI_CMD_GET_REGISTERS:
+		return kvmi_cmd_get_registers(vcpu, &res->get_registers);
+	case KVMI_CMD_SET_REGISTERS:
+		return kvmi_cmd_set_registers(vcpu, kv, &c->args.set_registers);
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+/*
+ * Serve the command in the vCPU's command slot: copy it once into kernel
+ * memory (after K4), run the copy, write the result and publish it (K5).
+ * The tool reads the result slot only once its seq is the command's, so
+ * the fields may be written in any order before the release.
+ */
+static void kvmi_cmd_serve(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv)
+{
+	struct kvmi_cmd_result *res = kv->cmd_result;
+	struct kvmi_cmd *c = &kv->ccopy;
+	u32 seq;
+	int err;
+
+	/* Pairs with the tool's store-release of cmd->seq (T4). */
+	seq = smp_load_acquire(&kv->cmd->seq);
+	memcpy(c, kv->cmd, sizeof(*c));
+	kv->cmd_seq = seq;
+
+	memset(&res->result, 0, sizeof(res->result));
+	err = kvmi_cmd_run(vcpu, kv, &res->result);
+	if (err) {
+		memset(&res->result, 0, sizeof(res->result));
+		kvmi_count(&kv->counters->command_errors);
+	}
+	res->id = c->id;
+	res->padding1 = 0;
+	res->error = err;
+	res->padding2 = 0;
+	kvmi_count(&kv->counters->commands);
+	/* K5: pairs with the tool's load-acquire of res->seq (T5). */
+	smp_store_release(&res->seq, seq);
 }
 
 /* K7: the event is finished. */
