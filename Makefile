@@ -13,7 +13,8 @@ KERNEL_DIR := $(KVMI_CACHE)/linux-$(LINUX_SOURCE_VERSION)
 VM_TIMEOUT ?= 2400
 
 .PHONY: help all deps kernel kernel-debug qemu selftests check check-host \
-	check-vm check-debug bench regression-list clean distclean
+	check-vm check-debug bench regression-list clean distclean userlib \
+	install
 
 help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
@@ -42,6 +43,16 @@ qemu: deps
 ## selftests       build the KVM selftests, stock and kvmi-ring's
 selftests: kernel
 	@selftests/build.sh normal > /dev/null
+
+## userlib         build the user library (build/userlib: libkvmi.so,
+##                 libkvmi.a, the examples)
+userlib:
+	@$(MAKE) -s -C userlib O=$(CURDIR)/build/userlib
+
+## install         install the user library, its header, pkg-config file
+##                 and man pages (PREFIX=/usr/local, DESTDIR=)
+install:
+	@$(MAKE) -s -C userlib install O=$(CURDIR)/build/userlib
 
 ## check           host tests, then every selftest in the L1 VM
 check: selftests qemu

@@ -1,5 +1,6 @@
 #!/bin/bash
-# The test command: host-side tests, then the selftests in the L1 VM.
+# The test command: host-side tests (the harness's and the user library's
+# unit tests), then the selftests in the L1 VM.
 #
 #   selftests/check.sh [--host-only | --vm-only] [--debug]
 #
@@ -42,6 +43,11 @@ if [ $host = 1 ]; then
 	"$top/selftests/host-tests" 2>&1 | tee "$top/build/check-host.log"
 	[ "${PIPESTATUS[0]}" = 0 ] || rc=1
 	count "$top/build/check-host.log"
+	echo "== user library unit tests (host, no KVM)"
+	make -s -C "$top/userlib" check O="$top/build/userlib" 2>&1 |
+		tee "$top/build/check-userlib.log"
+	[ "${PIPESTATUS[0]}" = 0 ] || rc=1
+	count "$top/build/check-userlib.log"
 fi
 if [ $vm = 1 ]; then
 	# From this clone's sources, not from the (shared) output directory,

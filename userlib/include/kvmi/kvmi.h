@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later OR MIT */
+/*
+ * libkvmi: the user library of kvmi-ring (KVM introspection over shared
+ * memory). Documentation/userlib/guide.rst is the guide; each function
+ * has a man page (kvmi_dom_open(3), kvmi_vcpu_pop_event(3), ...); the
+ * ABI underneath is <linux/kvmi.h>, described in
+ * Documentation/virt/kvm/kvmi.rst.
+ *
+ * Errors: every function that can fail returns a negative errno
+ * (-EINVAL, ...) and never relies on errno alone; errno is left as the
+ * failing system call set it.
+ *
+ * Objects and thread rules:
+ *
+ *  struct kvmi_dom   one introspected VM: the introspection fd, the
+ *                    shared memory mapped from it, the VM-wide doorbells.
+ *                    The VM-wide calls (kvmi_dom_*, except the ones named
+ *                    below) may be called from any thread at any time:
+ *                    each is one ioctl on the introspection fd.
+ *                    kvmi_dom_dispatch() and the pollable fd are used by
+ *                    one thread at a time per dom. kvmi_dom_close() is
+ *                    called once, after every other thread has stopped
+ *                    using the dom and its vCPUs.
+ *  struct kvmi_vcpu  the slots of one vCPU. One consumer at a time per
+ *                    vCPU: peek, pop, wait, reply and commands on one
+ *                    vCPU must come from one thread at a time (or be
+ *                    serialised by the tool). Different vCPUs may be
+ *                    served by different threads with no lock at all:
+ *                    the library keeps no state shared between vCPUs on
+ *                    these paths.
+ *  struct kvmi_uring an io_uring event loop over any number of doms; used
+ *                    by one thread at a time.
+ *
+ * The poll path (kvmi_vcpu_peek_event(), kvmi_vcpu_pop_event(),
+ * kvmi_vcpu_reply() when the vCPU spins) makes no system call.
+ */
+#ifndef KVMI_KVMI_H
+#define KVMI_KVMI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <linux/kvmi.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The library's version: KVMI_LIB_VERSION_MAJOR.MINOR. */
+#define KVMI_LIB_VERSION_MAJOR	1
+#define KVMI_LIB_VERSION_MINOR	0
+
+struct kvmi_dom;
+struct kvmi_vcpu;
+struct kvmi_uring;
+
+/* ------------------------------------------------------------------ */
+/* VM fd: the VMM's ioctls and the raw open                            */
+/* ------------------------------------------------------------------ */
+
+int kvmi_vm_check(int vm_fd);
+int kvmi_vm_open(int vm_fd);
+int kvmi_vm_set_allowed(int vm_fd, const struct kvmi_allowed *allowed);
+int kvmi_vm_set_deadline(int vm_fd, uint64_t reply_ns);
+int kvmi_vm_unhook(int vm_fd, uint32_t flags, uint64_t timeout_ns);
+
+/* ------------------------------------------------------------------ */
+/* Getting hold of a VM: fd passing and attaching by pid               */
+/* ------------------------------------------------------------------ */
+
+int kvmi_fd_send(int sock, int fd);
+int kvmi_fd_recv(int sock);
+int kvmi_pid_find_vm_fds(pid_t pid, int *fds, size_t max);
+int kvmi_pid_getfd(pid_t pid, int target_fd);
+
+/* ------------------------------------------------------------------ */
+/* The introspected VM                                                 */
+/* ------------------------------------------------------------------ */
+
+int kvmi_dom_open(int vm_fd, struct kvmi_dom **domp);
+int kvmi_dom_from_fd(int introspection_fd, struct kvmi_dom **domp);
+int kvmi_dom_attach_pid(pid_t pid, struct kvmi_dom **domp);
+int kvmi_dom_close(struct kvmi_dom *dom);
+
+int kvmi_dom_fd(const struct kvmi_dom *dom);
+uint64_t kvmi_dom_features(const struct kvmi_dom *dom);
+uint32_t kvmi_dom_max_vcpus(const struct kvmi_dom *dom);
+uint32_t kvmi_dom_nr_vcpus(const struct kvmi_dom *dom);
+uint32_t kvmi_dom_state_flags(const struct kvmi_dom *dom);
+struct kvmi_vcpu *kvmi_dom_vcpu(struct kvmi_dom *dom, uint32_t index);
+
+/* Introspection fd ioctls, one wrapper each. */
+int kvmi_dom_get_version(struct kvmi_dom *dom, struct kvmi_version *ver);
+int kvmi_dom_get_layout(struct kvmi_dom *dom, struct kvmi_layout *layout);
+int kvmi_dom_check_command(struct kvmi_dom *dom, uint32_t id);
+int kvmi_dom_check_event(struct kvmi_dom *dom, uint32_t id);
+int kvmi_dom_get_guest_info(struct kvmi_dom *dom,
+			    struct kvmi_guest_info *info);
+int kvmi_dom_control_event(struct kvmi_dom *dom, uint32_t vcpu,
+			   uint16_t event, int enable, uint32_t param);
+int kvmi_dom_set_doorbells(struct kvmi_dom *dom, uint32_t vcpu,
+			   uint32_t flags, int notify_fd, int kick_fd);
+int kvmi_dom_set_wait_mode(struct kvmi_dom *dom, uint32_t vcpu,
+			   uint32_t mode, uint64_t spin_ns);
+int kvmi_dom_pause_vcpu(struct kvmi_dom *dom, uint32_t vcpu);
+int kvmi_dom_pause_all(struct kvmi_dom *dom);
+int kvmi_dom_unpause(struct kvmi_dom *dom, uint32_t vcpu);
+int kvmi_dom_get_page_access(struct kvmi_dom *dom,
+			     struct kvmi_page_access_entry *entries,
+			     uint32_t count, uint32_t *done);
+int kvmi_dom_set_page_access(struct kvmi_dom *dom,
+			     const struct kvmi_page_access_entry *entries,
+			     uint32_t count, uint32_t *done);
+int kvmi_dom_read_physical(struct kvmi_dom *dom, uint64_t gpa, void *buf,
+			   size_t size);
+int kvmi_dom_write_physical(struct kvmi_dom *dom, uint64_t gpa,
+			    const void *buf, size_t size);
+int kvmi_dom_shutdown_guest(struct kvmi_dom *dom);
+
+/* One pollable fd for the tool's own poll/epoll/io_uring loop. */
+typedef int (*kvmi_event_fn)(struct kvmi_vcpu *vcpu,
+			     const struct kvmi_event *ev, void *arg);
+int kvmi_dom_pollfd(struct kvmi_dom *dom);
+int kvmi_dom_dispatch(struct kvmi_dom *dom, kvmi_event_fn fn, void *arg);
+
+/* ------------------------------------------------------------------ */
+/* One vCPU: events, replies, commands                                 */
+/* ------------------------------------------------------------------ */
+
+uint32_t kvmi_vcpu_index(const struct kvmi_vcpu *vcpu);
+struct kvmi_dom *kvmi_vcpu_dom(const struct kvmi_vcpu *vcpu);
+
+const struct kvmi_event *kvmi_vcpu_peek_event(struct kvmi_vcpu *vcpu);
+int kvmi_vcpu_pop_event(struct kvmi_vcpu *vcpu, struct kvmi_event *ev);
+int kvmi_vcpu_wait_event(struct kvmi_vcpu *vcpu, struct kvmi_event *ev,
+			 int timeout_ms);
+int kvmi_vcpu_reply(struct kvmi_vcpu *vcpu, uint8_t action, uint32_t flags,
+		    const struct kvmi_x86_regs *regs,
+		    const union kvmi_reply_data *data);
+
+/* What ended the last event this vCPU finished (struct kvmi_vcpu_state). */
+struct kvmi_done {
+	uint32_t seq;		/* done_seq */
+	uint8_t action;		/* done_action */
+	uint8_t reason;		/* done_reason, KVMI_DONE_* */
+	uint16_t padding;
+};
+
+int kvmi_vcpu_done(struct kvmi_vcpu *vcpu, struct kvmi_done *done);
+int kvmi_vcpu_counters(struct kvmi_vcpu *vcpu,
+		       struct kvmi_vcpu_counters *counters);
+int kvmi_vcpu_own_doorbell(struct kvmi_vcpu *vcpu);
+int kvmi_vcpu_set_tool_mode(struct kvmi_vcpu *vcpu, uint32_t mode,
+			    uint64_t spin_ns);
+
+/* vCPU commands (the vCPU must be waiting in an event this thread popped). */
+int kvmi_vcpu_command(struct kvmi_vcpu *vcpu, uint16_t id,
+		      const void *args, size_t args_size,
+		      void *result, size_t result_size);
+int kvmi_vcpu_get_registers(struct kvmi_vcpu *vcpu,
+			    struct kvmi_x86_regs *regs, uint8_t *mode,
+			    uint8_t *cpl);
+int kvmi_vcpu_set_registers(struct kvmi_vcpu *vcpu,
+			    const struct kvmi_x86_regs *regs);
+int kvmi_vcpu_get_cpuid(struct kvmi_vcpu *vcpu, uint32_t function,
+			uint32_t index,
+			struct kvmi_cmd_get_cpuid_result *out);
+int kvmi_vcpu_get_xcr(struct kvmi_vcpu *vcpu, uint32_t xcr, uint64_t *value);
+int kvmi_vcpu_get_xsave_info(struct kvmi_vcpu *vcpu, uint32_t *size);
+int kvmi_vcpu_get_xsave(struct kvmi_vcpu *vcpu, void *buf, uint32_t size,
+			uint32_t *written);
+int kvmi_vcpu_set_xsave(struct kvmi_vcpu *vcpu, const void *buf,
+			uint32_t size);
+int kvmi_vcpu_get_mtrr_type(struct kvmi_vcpu *vcpu, uint64_t gpa,
+			    uint8_t *type);
+int kvmi_vcpu_get_mtrrs(struct kvmi_vcpu *vcpu,
+			struct kvmi_cmd_get_mtrrs_result *out);
+int kvmi_vcpu_translate_gva(struct kvmi_vcpu *vcpu, uint64_t gva,
+			    uint64_t *gpa);
+int kvmi_vcpu_inject_exception(struct kvmi_vcpu *vcpu, uint8_t vector,
+			       uint8_t flags, uint32_t error_code,
+			       uint64_t address);
+int kvmi_vcpu_control_singlestep(struct kvmi_vcpu *vcpu, int enable);
+
+/* ------------------------------------------------------------------ */
+/* The io_uring event loop (liburing, multishot poll on doorbells)     */
+/* ------------------------------------------------------------------ */
+
+int kvmi_uring_create(unsigned int entries, struct kvmi_uring **loopp);
+int kvmi_uring_add(struct kvmi_uring *loop, struct kvmi_dom *dom,
+		   kvmi_event_fn fn, void *arg);
+int kvmi_uring_remove(struct kvmi_uring *loop, struct kvmi_dom *dom);
+int kvmi_uring_run(struct kvmi_uring *loop, int timeout_ms);
+void kvmi_uring_destroy(struct kvmi_uring *loop);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KVMI_KVMI_H */

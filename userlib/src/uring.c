@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later OR MIT
+/*
+ * An io_uring event loop over any number of doms: one multishot poll per
+ * doorbell (the VM-wide notify eventfd of each dom and each per-vCPU
+ * one), plus one on the introspection fd for unhook/detach; a completion
+ * dispatches the dom it belongs to.
+ */
+#include <liburing.h>
+#include <poll.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+struct kvmi_uring_dom;
+
+/* One multishot poll: its completions carry a pointer to it. */
+struct kvmi_uring_watch {
+	struct kvmi_uring_dom *ud;
+	int fd;
+	unsigned int mask;
+};
+
+struct kvmi_uring_dom {
+	struct kvmi_dom *dom;
+	kvmi_event_fn fn;
+	void *arg;
+	struct kvmi_uring_dom *next;
+	bool removed;		/* kept until destroy: CQEs may point here */
+	unsigned int nr_watches;
+	struct kvmi_uring_watch watches[];
+};
+
+struct kvmi_uring {
+	struct io_uring ring;
+	struct kvmi_uring_dom *doms;
+};
+
+int kvmi_uring_create(unsigned int entries, struct kvmi_uring **loopp)
+{
+	struct kvmi_uring *loop;
+	int r;
+
+	if (!loopp || !entries)
+		return -EINVAL;
+	loop = calloc(1, sizeof(*loop));
+	if (!loop)
+		return -ENOMEM;
+	r = io_uring_queue_init(entries, &loop->ring, 0);
+	if (r < 0) {
+		free(loop);
+		return r;
+	}
+	*loopp = loop;
+	return 0;
+}
+
+static struct io_uring_sqe *get_sqe(struct kvmi_uring *loop)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
+
+	if (!sqe) {
+		io_uring_submit(&loop->ring);
+		sqe = io_uring_get_sqe(&loop->ring);
+	}
+	return sqe;
+}
+
+static int arm(struct kvmi_uring *loop, struct kvmi_uring_watch *w)
+{
+	struct io_uring_sqe *sqe = get_sqe(loop);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_poll_multishot(sqe, w->fd, w->mask);
+	io_uring_sqe_set_data(sqe, w);
+	return 0;
+}
+
+static void watch(struct kvmi_uring_dom *ud, int fd, unsigned int mask)
+{
+	struct kvmi_uring_watch *w = &ud->watches[ud->nr_watches++];
+
+	w->ud = ud;
+	w->fd = fd;
+	w->mask = mask;
+}
+
+/**
+ * kvmi_uring_add() - watch @dom's doorbells; call @fn for each event
+ * (through kvmi_dom_dispatch()). Per-vCPU doorbells must exist before.
+ */
+int kvmi_uring_add(struct kvmi_uring *loop, struct kvmi_dom *dom,
+		   kvmi_event_fn fn, void *arg)
+{
+	struct kvmi_uring_dom *ud;
+	uint32_t i, n = 2;
+	int r = 0;
+
+	if (!loop || !dom || !fn)
+		return -EINVAL;
+	for (ud = loop->doms; ud; ud = ud->next)
+		if (ud->dom == dom && !ud->removed)
+			return -EEXIST;
+	for (i = 0; i < dom->max_vcpus; i++)
+		n += dom->vcpus[i].notify_fd >= 0;
+	ud = calloc(1, sizeof(*ud) + n * sizeof(ud->watches[0]));
+	if (!ud)
+		return -ENOMEM;
+	ud->dom = dom;
+	ud->fn = fn;
+	ud->arg = arg;
+	watch(ud, dom->notify_fd, POLLIN);
+	if (dom->fd >= 0)
+		watch(ud, dom->fd, POLLPRI);
+	for (i = 0; i < dom->max_vcpus; i++)
+		if (dom->vcpus[i].notify_fd >= 0)
+			watch(ud, dom->vcpus[i].notify_fd, POLLIN);
+	ud->next = loop->doms;
+	loop->doms = ud;
+	for (i = 0; !r && i < ud->nr_watches; i++)
+		r = arm(loop, &ud->watches[i]);
+	if (!r) {
+		r = io_uring_submit(&loop->ring);
+		r = r < 0 ? r : 0;
+	}
+	if (r) {
+		kvmi_uring_remove(loop, dom);
+		return r;
+	}
+	/* Events published before the polls were armed. */
+	r = kvmi_dom_dispatch(dom, fn, arg);
+	return r < 0 ? r : 0;
+}
+
+/* Stop watching @dom (its polls are cancelled); the dom stays open. */
+int kvmi_uring_remove(struct kvmi_uring *loop, struct kvmi_dom *dom)
+{
+	struct kvmi_uring_dom *ud;
+	struct io_uring_sqe *sqe;
+	int r;
+
+	unsigned int i;
+
+	for (ud = loop->doms; ud; ud = ud->next)
+		if (ud->dom == dom && !ud->removed)
+			break;
+	if (!ud)
+		return -ENOENT;
+	ud->removed = true;
+	for (i = 0; i < ud->nr_watches; i++) {
+		sqe = get_sqe(loop);
+		if (!sqe)
+			return -EBUSY;
+		io_uring_prep_cancel(sqe, &ud->watches[i], 0);
+		io_uring_sqe_set_data(sqe, NULL);
+	}
+	r = io_uring_submit(&loop->ring);
+	return r < 0 ? r : 0;
+}
+
+/*
+ * Wait up to @timeout_ms (-1: for ever, 0: don't wait) for doorbells, then
+ * dispatch every dom that rang. Returns the number of events handled, or
+ * a negative errno (-ENODEV is not one: a dom whose introspection ended
+ * is removed from the loop, and kvmi_dom_state_flags() tells why).
+ */
+int kvmi_uring_run(struct kvmi_uring *loop, int timeout_ms)
+{
+	struct __kernel_timespec ts, *tsp = NULL;
+	struct kvmi_uring_dom *ud;
+	struct io_uring_cqe *cqe;
+	unsigned int head, seen = 0;
+	int r, total = 0;
+
+	if (timeout_ms >= 0) {
+		ts.tv_sec = timeout_ms / 1000;
+		ts.tv_nsec = (timeout_ms % 1000) * 1000000LL;
+		tsp = &ts;
+	}
+	r = io_uring_wait_cqe_timeout(&loop->ring, &cqe, tsp);
+	if (r == -ETIME || r == -EINTR)
+		return 0;
+	if (r < 0)
+		return r;
+
+	io_uring_for_each_cqe(&loop->ring, head, cqe) {
+		struct kvmi_uring_watch *w = io_uring_cqe_get_data(cqe);
+
+		seen++;
+		if (!w || w->ud->removed || cqe->res < 0)
+			continue;
+		ud = w->ud;
+		/* A multishot poll ends on CQ overflow: arm it again. */
+		if (!(cqe->flags & IORING_CQE_F_MORE) && arm(loop, w) == 0)
+			io_uring_submit(&loop->ring);
+		r = kvmi_dom_dispatch(ud->dom, ud->fn, ud->arg);
+		if (r == -ENODEV) {
+			kvmi_uring_remove(loop, ud->dom);
+			continue;
+		}
+		if (r < 0) {
+			io_uring_cq_advance(&loop->ring, seen);
+			return r;
+		}
+		total += r;
+	}
+	io_uring_cq_advance(&loop->ring, seen);
+	return total;
+}
+
+void kvmi_uring_destroy(struct kvmi_uring *loop)
+{
+	struct kvmi_uring_dom *ud, *next;
+
+	if (!loop)
+		return;
+	io_uring_queue_exit(&loop->ring);
+	for (ud = loop->doms; ud; ud = next) {
+		next = ud->next;
+		free(ud);
+	}
+	free(loop);
+}
