@@ -352,10 +352,12 @@ TEST_F(cmd, bad_commands_rejected)
 	c->id = KVMI_CMD_GET_REGISTERS;
 	c->flags = 1;
 	__atomic_store_n(&c->seq, c->seq + 1, __ATOMIC_RELEASE);
+	kvmi_kick_if_needed(&self->m, 0, self->kick);
 	ASSERT_EQ(-EINVAL, kvmi_wait_cmd_result(&self->m, 0, c->seq)->error);
 	c->flags = 0;
 	c->padding2 = 1;
 	__atomic_store_n(&c->seq, c->seq + 1, __ATOMIC_RELEASE);
+	kvmi_kick_if_needed(&self->m, 0, self->kick);
 	ASSERT_EQ(-EINVAL, kvmi_wait_cmd_result(&self->m, 0, c->seq)->error);
 	ASSERT_EQ(0, res->result.raw[0]);
 
