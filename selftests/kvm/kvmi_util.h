@@ -275,6 +275,21 @@ static inline void kvmi_send_reply(struct kvmi_maps *m, uint32_t i,
 			    "write(kick_fd): %s", strerror(errno));
 }
 
+/* T3: after publishing a reply or a command, kick the vCPU if it sleeps. */
+static inline void kvmi_kick_if_needed(struct kvmi_maps *m, uint32_t i,
+				       int kick_fd)
+{
+	struct kvmi_vcpu_state *vs = kvmi_vcpu_state(m, i);
+	uint64_t one = 1;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (kick_fd >= 0 &&
+	    (__atomic_load_n(&vs->flags, __ATOMIC_RELAXED) &
+	     KVMI_VCPU_NEED_KICK))
+		TEST_ASSERT(write(kick_fd, &one, sizeof(one)) == sizeof(one),
+			    "write(kick_fd): %s", strerror(errno));
+}
+
 /*
  * Publish command @id with @args (T4; NULL: no arguments) in vCPU @i's
  * command slot, then kick the vCPU if it asked for it (T3) and @kick_fd
@@ -285,9 +300,7 @@ static inline uint32_t kvmi_send_cmd(struct kvmi_maps *m, uint32_t i,
 				     int kick_fd)
 {
 	struct kvmi_cmd *c = kvmi_cmd_slot(m, i);
-	struct kvmi_vcpu_state *vs = kvmi_vcpu_state(m, i);
 	uint32_t seq = c->seq + 1;
-	uint64_t one = 1;
 
 	if (!seq)
 		seq = 1;
@@ -300,12 +313,7 @@ static inline uint32_t kvmi_send_cmd(struct kvmi_maps *m, uint32_t i,
 	else
 		memset(&c->args, 0, sizeof(c->args));
 	__atomic_store_n(&c->seq, seq, __ATOMIC_RELEASE);	/* T4 */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);		/* T3 */
-	if (kick_fd >= 0 &&
-	    (__atomic_load_n(&vs->flags, __ATOMIC_RELAXED) &
-	     KVMI_VCPU_NEED_KICK))
-		TEST_ASSERT(write(kick_fd, &one, sizeof(one)) == sizeof(one),
-			    "write(kick_fd): %s", strerror(errno));
+	kvmi_kick_if_needed(m, i, kick_fd);			/* T3 */
 	return seq;
 }
 

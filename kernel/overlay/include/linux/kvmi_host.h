@@ -26,6 +26,7 @@ void kvmi_destroy_vm(struct kvm *kvm);
 bool kvmi_hypercall_wanted(struct kvm_vcpu *vcpu, unsigned long nr,
 			   int op_64_bit, int cpl);
 int kvmi_hypercall_event(struct kvm_vcpu *vcpu);
+int kvmi_vcpu_request(struct kvm_vcpu *vcpu);
 
 #else
 
@@ -64,6 +65,11 @@ static inline bool kvmi_hypercall_wanted(struct kvm_vcpu *vcpu,
 }
 
 static inline int kvmi_hypercall_event(struct kvm_vcpu *vcpu)
+{
+	return 1;
+}
+
+static inline int kvmi_vcpu_request(struct kvm_vcpu *vcpu)
 {
 	return 1;
 }

@@ -71,6 +71,13 @@ struct kvmi;
 struct kvmi_vcpu;
 struct eventfd_ctx;
 
+/* struct kvmi_vcpu.pause */
+enum {
+	KVMI_PAUSE_NONE,	/* not paused */
+	KVMI_PAUSE_REQUESTED,	/* KVM_REQ_INTROSPECTION made, not seen yet */
+	KVMI_PAUSE_EVENT,	/* the PAUSE event is in the slot */
+};
+
 /**
  * struct kvmi_kick - a kick eventfd the kernel watches
  * @kvmi: the introspection.
@@ -109,6 +116,8 @@ struct kvmi_kick {
  * @notify: the vCPU's own notify eventfd (RCU, under kvmi->db_lock).
  * @kick: the vCPU's own kick eventfd (under kvmi->db_lock).
  * @kicked: set by the kick callback, consumed by the vCPU for the counter.
+ * @pause: KVMI_PAUSE_*: whether a pause is requested or its PAUSE event
+ *	waits; changed by the ioctls and by the vCPU with atomic operations.
  * @wq: where the vCPU sleeps while it waits for a reply.
  * @seq: the sequence number of the last event published.
  * @pending_seq: the sequence number of the event in flight.
@@ -143,6 +152,7 @@ struct kvmi_vcpu {
 	struct eventfd_ctx __rcu *notify;
 	struct kvmi_kick *kick;
 	atomic_t kicked;
+	atomic_t pause;
 	wait_queue_head_t wq;
 
 	u32 seq;
@@ -201,6 +211,7 @@ bool kvmi_is_detached(struct kvmi *kvmi);
 /* kvmi_vcpu.c */
 void kvmi_vcpu_init(struct kvmi_vcpu *kv);
 void kvmi_vcpu_wake(struct kvmi_vcpu *kv);
+void kvmi_vcpu_unpause(struct kvmi_vcpu *kv);
 
 /* kvmi_doorbell.c */
 int kvmi_ioctl_set_doorbells(struct kvmi *kvmi, struct kvm *kvm,

@@ -83,6 +83,9 @@ static bool kvmi_command_implemented(u32 id)
 	case KVMI_CMD_CONTROL_EVENTS:
 	case KVMI_CMD_SET_VCPU_DOORBELLS:
 	case KVMI_CMD_SET_WAIT_MODE:
+	case KVMI_CMD_PAUSE_VCPU:
+	case KVMI_CMD_PAUSE_ALL:
+	case KVMI_CMD_UNPAUSE:
 	case KVMI_CMD_GET_REGISTERS:
 	case KVMI_CMD_SET_REGISTERS:
 		return true;
@@ -94,7 +97,7 @@ static bool kvmi_command_implemented(u32 id)
 /* The events this kernel implements. */
 static bool kvmi_event_implemented(u32 id)
 {
-	return id == KVMI_EVENT_HYPERCALL;
+	return id == KVMI_EVENT_HYPERCALL || id == KVMI_EVENT_PAUSE;
 }
 
 /**
@@ -222,6 +225,93 @@ static int kvmi_set_wait_mode(struct kvmi *kvmi, struct kvm *kvm,
 	return 0;
 }
 
+/*
+ * Ask @kv's vCPU to raise a PAUSE event, unless it already has to. The
+ * caller then makes KVM_REQ_INTROSPECTION on it, with KVM_REQUEST_WAIT.
+ */
+static void kvmi_pause_request(struct kvmi_vcpu *kv)
+{
+	atomic_cmpxchg(&kv->pause, KVMI_PAUSE_NONE, KVMI_PAUSE_REQUESTED);
+}
+
+/*
+ * KVMI_IOCTL_PAUSE_VCPU. The request, made with KVM_REQUEST_WAIT, returns
+ * once the vCPU is out of guest mode; vcpu_enter_guest() sees it before
+ * the next entry.
+ */
+static int kvmi_pause_vcpu(struct kvmi *kvmi, struct kvm *kvm,
+			   void __user *argp)
+{
+	DECLARE_BITMAP(mask, KVM_MAX_VCPUS) = {};
+	struct kvmi_pause_vcpu pv;
+	struct kvmi_vcpu *kv;
+
+	if (copy_from_user(&pv, argp, sizeof(pv)))
+		return -EFAULT;
+	if (pv.flags || pv.vcpu == KVMI_ALL_VCPUS)
+		return -EINVAL;
+	kv = kvmi_vcpu_by_idx(kvmi, pv.vcpu);
+	if (!kv || !kvm_get_vcpu(kvm, pv.vcpu))
+		return -ENOENT;
+
+	kvmi_pause_request(kv);
+	__set_bit(pv.vcpu, mask);
+	kvm_make_vcpus_request_mask(kvm, KVM_REQ_INTROSPECTION |
+				    KVM_REQUEST_WAIT, mask);
+	return 0;
+}
+
+/* KVMI_IOCTL_PAUSE_ALL: every vCPU that exists now. */
+static int kvmi_pause_all(struct kvmi *kvmi, struct kvm *kvm,
+			  void __user *argp)
+{
+	struct kvmi_pause_all pa;
+	struct kvm_vcpu *vcpu;
+	struct kvmi_vcpu *kv;
+	unsigned long i;
+
+	if (copy_from_user(&pa, argp, sizeof(pa)))
+		return -EFAULT;
+	if (pa.flags || pa.padding)
+		return -EINVAL;
+
+	kvm_for_each_vcpu(i, vcpu, kvm) {
+		kv = kvmi_vcpu_by_idx(kvmi, vcpu->vcpu_idx);
+		if (kv)
+			kvmi_pause_request(kv);
+	}
+	kvm_make_all_cpus_request(kvm, KVM_REQ_INTROSPECTION |
+				  KVM_REQUEST_WAIT);
+	return 0;
+}
+
+/* KVMI_IOCTL_UNPAUSE */
+static int kvmi_unpause(struct kvmi *kvmi, void __user *argp)
+{
+	struct kvmi_pause_vcpu pv;
+	struct kvmi_vcpu *kv;
+	u32 i;
+
+	if (copy_from_user(&pv, argp, sizeof(pv)))
+		return -EFAULT;
+	if (pv.flags)
+		return -EINVAL;
+
+	if (pv.vcpu != KVMI_ALL_VCPUS) {
+		kv = kvmi_vcpu_by_idx(kvmi, pv.vcpu);
+		if (!kv)
+			return -ENOENT;
+		kvmi_vcpu_unpause(kv);
+		return 0;
+	}
+	for (i = 0; i < kvmi->max_vcpus; i++) {
+		kv = kvmi_vcpu_by_idx(kvmi, i);
+		if (kv)
+			kvmi_vcpu_unpause(kv);
+	}
+	return 0;
+}
+
 static int kvmi_check(void __user *argp, bool (*implemented)(u32 id))
 {
 	struct kvmi_check chk;
@@ -265,6 +355,12 @@ long kvmi_ioctl_dispatch(struct kvmi *kvmi, struct kvm *kvm,
 		return kvmi_ioctl_set_doorbells(kvmi, kvm, argp);
 	case KVMI_CMD_SET_WAIT_MODE:
 		return kvmi_set_wait_mode(kvmi, kvm, argp);
+	case KVMI_CMD_PAUSE_VCPU:
+		return kvmi_pause_vcpu(kvmi, kvm, argp);
+	case KVMI_CMD_PAUSE_ALL:
+		return kvmi_pause_all(kvmi, kvm, argp);
+	case KVMI_CMD_UNPAUSE:
+		return kvmi_unpause(kvmi, argp);
 	default:
 		return -ENOTTY;
 	}

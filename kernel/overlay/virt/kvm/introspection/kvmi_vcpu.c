@@ -248,17 +248,26 @@ static bool kvmi_cmd_seen(struct kvmi_vcpu *kv)
 	return smp_load_acquire(&kv->cmd->seq) != kv->cmd_seq;
 }
 
+/* KVMI_IOCTL_UNPAUSE has finished the PAUSE event in the slot. */
+static bool kvmi_unpaused(struct kvmi_vcpu *kv)
+{
+	return kv->pending_id == KVMI_EVENT_PAUSE &&
+	       atomic_read(&kv->pause) != KVMI_PAUSE_EVENT;
+}
+
 /* Why a sleeping vCPU wakes up (besides a signal). */
 static bool kvmi_wait_over(struct kvmi_vcpu *kv, u32 gen)
 {
 	return kvmi_reply_seen(kv) || kvmi_cmd_seen(kv) ||
-	       kvmi_is_detached(kv->kvmi) || READ_ONCE(kv->wait_gen) != gen;
+	       kvmi_is_detached(kv->kvmi) || kvmi_unpaused(kv) ||
+	       READ_ONCE(kv->wait_gen) != gen;
 }
 
 enum kvmi_wait_result {
 	KVMI_WAIT_REPLY,	/* the reply is there */
 	KVMI_WAIT_CMD,		/* a command is there */
 	KVMI_WAIT_DETACHED,	/* introspection ended */
+	KVMI_WAIT_UNPAUSE,	/* KVMI_IOCTL_UNPAUSE ended the PAUSE event */
 	KVMI_WAIT_SIGNAL,	/* a signal is pending */
 	KVMI_WAIT_AGAIN,	/* doorbells or wait mode changed */
 	KVMI_WAIT_SLEEP,	/* the spin budget is spent */
@@ -283,6 +292,8 @@ static enum kvmi_wait_result kvmi_spin(struct kvmi_vcpu *kv, u32 mode,
 		}
 		if (kvmi_is_detached(kv->kvmi))
 			return KVMI_WAIT_DETACHED;
+		if (kvmi_unpaused(kv))
+			return KVMI_WAIT_UNPAUSE;
 		if (signal_pending(current))
 			return KVMI_WAIT_SIGNAL;
 		if (READ_ONCE(kv->wait_gen) != gen)
@@ -363,6 +374,7 @@ static enum kvmi_wait_result kvmi_event_wait(struct kvm_vcpu *vcpu,
 static bool kvmi_action_valid(u16 id, u8 action)
 {
 	switch (id) {
+	case KVMI_EVENT_PAUSE:
 	case KVMI_EVENT_HYPERCALL:
 		return action == KVMI_ACTION_CONTINUE ||
 		       action == KVMI_ACTION_CRASH;
@@ -879,6 +891,102 @@ int kvmi_hypercall_event(struct kvm_vcpu *vcpu)
 	data.hypercall.insn_len = KVMI_HYPERCALL_INSN_LEN;
 	kvmi_event_publish(vcpu, kv, KVMI_EVENT_HYPERCALL, &data);
 	r = kvmi_hypercall_wait(vcpu, kv);
+	kvmi_vcpu_put(kv);
+	return r;
+}
+
+/**
+ * kvmi_vcpu_unpause() - cancel the pause of a vCPU (KVMI_IOCTL_UNPAUSE)
+ * @kv: the vCPU
+ *
+ * A request not seen yet is dropped; a PAUSE event in the slot finishes
+ * with CONTINUE (KVMI_DONE_UNPAUSE). Safe from any thread.
+ */
+void kvmi_vcpu_unpause(struct kvmi_vcpu *kv)
+{
+	if (atomic_xchg(&kv->pause, KVMI_PAUSE_NONE) == KVMI_PAUSE_EVENT)
+		kvmi_vcpu_wake(kv);
+}
+
+/* Finish the PAUSE event with @action, as kvmi.rst, section 10.3 says. */
+static int kvmi_pause_complete(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
+			       u8 action)
+{
+	/* A new request made meanwhile (REQUESTED) stays for the next entry. */
+	atomic_cmpxchg(&kv->pause, KVMI_PAUSE_EVENT, KVMI_PAUSE_NONE);
+	if (action == KVMI_ACTION_CRASH) {
+		memset(&vcpu->run->system_event, 0,
+		       sizeof(vcpu->run->system_event));
+		vcpu->run->exit_reason = KVM_EXIT_SYSTEM_EVENT;
+		vcpu->run->system_event.type = KVM_SYSTEM_EVENT_CRASH;
+		return 0;
+	}
+	return 1;
+}
+
+/* Wait for the reply to the pending PAUSE event and apply it. */
+static int kvmi_pause_wait(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv)
+{
+	u8 action = KVMI_ACTION_CONTINUE;
+	u32 groups;
+	u8 reason;
+
+	switch (kvmi_event_wait(vcpu, kv)) {
+	case KVMI_WAIT_SIGNAL:
+		/*
+		 * Leave KVM_RUN with the event pending; the request brings
+		 * the vCPU back to the wait before any guest instruction.
+		 */
+		WRITE_ONCE(kv->state->flags,
+			   kv->state->flags & ~KVMI_VCPU_WAITING);
+		kvm_make_request(KVM_REQ_INTROSPECTION, vcpu);
+		vcpu->run->exit_reason = KVM_EXIT_INTR;
+		++vcpu->stat.signal_exits;
+		return -EINTR;
+	case KVMI_WAIT_REPLY:
+		reason = kvmi_reply_take(vcpu, kv, KVMI_ACTION_CONTINUE,
+					 &action, &groups);
+		break;
+	case KVMI_WAIT_UNPAUSE:
+		reason = KVMI_DONE_UNPAUSE;
+		break;
+	default:
+		reason = KVMI_DONE_DETACH;
+		break;
+	}
+	kvmi_event_done(kv, action, reason);
+	return kvmi_pause_complete(vcpu, kv, action);
+}
+
+/**
+ * kvmi_vcpu_request() - handle KVM_REQ_INTROSPECTION before a VM entry
+ * @vcpu: the vCPU, on its own thread, with kvm->srcu held
+ *
+ * Raises the PAUSE event if a pause is requested, or goes back to waiting
+ * in the PAUSE event a signal interrupted, and waits for its end.
+ *
+ * Return: 1 to enter the guest, 0 to exit to userspace (CRASH), -EINTR
+ * for a signal (the event stays pending).
+ */
+int kvmi_vcpu_request(struct kvm_vcpu *vcpu)
+{
+	union kvmi_event_data data = {};
+	struct kvmi_vcpu *kv;
+	int r = 1;
+
+	kv = kvmi_vcpu_get(vcpu);
+	if (!kv)
+		return 1;	/* detached: pause requests are dropped */
+
+	if (kv->pending_id == KVMI_EVENT_PAUSE) {
+		WRITE_ONCE(kv->state->flags,
+			   kv->state->flags | KVMI_VCPU_WAITING);
+		r = kvmi_pause_wait(vcpu, kv);
+	} else if (atomic_cmpxchg(&kv->pause, KVMI_PAUSE_REQUESTED,
+				  KVMI_PAUSE_EVENT) == KVMI_PAUSE_REQUESTED) {
+		kvmi_event_publish(vcpu, kv, KVMI_EVENT_PAUSE, &data);
+		r = kvmi_pause_wait(vcpu, kv);
+	}
 	kvmi_vcpu_put(kv);
 	return r;
 }
