@@ -4,7 +4,8 @@
 #
 #   selftests/check.sh [--host-only | --vm-only] [--debug]
 #
-# In the VM: every kvmi-ring selftest (x86_64/kvmi_*_test) and the stock KVM
+# In the VM: every kvmi-ring selftest (x86_64/kvmi_*_test), the user
+# library's test against the kernel (userlib/tests/vm) and the stock KVM
 # selftests of selftests/stock-pass.list; then, in a second boot, the stock
 # list again with introspection hooked on every VM they create (run-in-vm
 # --hooked; not with --debug). Logs go to build/. The last line
@@ -53,6 +54,19 @@ if [ $vm = 1 ]; then
 	# From this clone's sources, not from the (shared) output directory,
 	# which may hold binaries of tests that this clone does not have.
 	kvmi_tests=$(cd "$top/selftests/kvm" && ls kvmi_*_test.c | sed 's|^|x86_64/|; s|\.c$||' | LC_ALL=C sort)
+	# The user library's test against the kernel, built from this clone
+	# into its own directory beside the selftests (run-in-vm takes it
+	# relative to selftests-normal).
+	base="$cache/linux-$LINUX_SOURCE_VERSION"
+	if make -s -C "$top/userlib" vmtest O="$base/userlib-normal" \
+		TREE="$base/tree" HDR="$base/obj-normal/usr/include" \
+		SELFTESTS="$base/selftests-normal" > "$top/build/userlib-vmtest.log" 2>&1; then
+		kvmi_tests="$kvmi_tests ../userlib-normal/kvmi_lib_test"
+	else
+		echo "check: building userlib's in-VM test failed:"
+		tail -n 20 "$top/build/userlib-vmtest.log"
+		total_fail=$((total_fail + 1))
+	fi
 	echo "== selftests in the L1 VM: $(echo $kvmi_tests | wc -w) kvmi-ring, $(grep -c '^[^#]' "$top/selftests/stock-pass.list") stock"
 	"$top/selftests/vm-run" "${vmargs[@]}" --timeout "${VM_TIMEOUT:-2400}" -- \
 		selftests/run-in-vm $kvmi_tests --list selftests/stock-pass.list \

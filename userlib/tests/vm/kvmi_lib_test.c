@@ -1,0 +1,607 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * libkvmi against the real kernel, in the L1 VM: HYPERCALL events through
+ * the library in the three wait modes, reply actions, SET_REGS, the
+ * pollable fd and the io_uring loop, vCPUs created later, commands,
+ * closing with an event pending, a VM fd or introspection fd passed to
+ * another process, and attaching to a process that holds a VM fd.
+ *
+ * The guest comes from the kernel's KVM selftest library (kvm_util); a
+ * vCPU thread runs it while the main thread (or a child process) is the
+ * tool, using nothing but libkvmi.
+ */
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <kvmi/kvmi.h>
+
+#include "kselftest_harness.h"
+#include "kvm_util.h"
+#include "processor.h"
+#include "test_util.h"
+#include "ucall_common.h"
+
+#define ARG0	0x0123456789abcdefULL
+#define ARG1	0x1111222233334444ULL
+
+/*
+ * uint64_t hc(nr, a0, a1): the KVMi hypercall (RAX = nr, RBX = a0, RCX =
+ * a1); returns RAX and leaves the RBX the guest sees after it in hc_rbx.
+ */
+uint64_t hc(uint64_t nr, uint64_t a0, uint64_t a1);
+uint64_t hc_rbx;
+
+asm(".pushsection .text\n"
+	".global hc\n"
+	"hc:\n"
+	"	push %rbx\n"
+	"	mov %rdi, %rax\n"
+	"	mov %rsi, %rbx\n"
+	"	mov %rdx, %rcx\n"
+	"	vmmcall\n"
+	"	mov %rbx, hc_rbx(%rip)\n"
+	"	pop %rbx\n"
+	"	ret\n"
+	".popsection\n");
+
+static void guest_code(void)
+{
+	uint64_t ret = hc(KVM_HC_KVMI, ARG0, ARG1);
+
+	GUEST_SYNC2(ret, hc_rbx);
+}
+
+/* One KVM_RUN on a thread. */
+struct runner {
+	struct kvm_vcpu *vcpu;
+	pthread_t thread;
+	int ret;
+	uint64_t ucall;
+	uint64_t args[2];
+};
+
+static void *runner_fn(void *arg)
+{
+	struct runner *r = arg;
+	struct ucall uc;
+
+	r->ret = __vcpu_run(r->vcpu);
+	if (r->ret || r->vcpu->run->exit_reason != KVM_EXIT_IO)
+		return NULL;
+	r->ucall = get_ucall(r->vcpu, &uc);
+	r->args[0] = uc.args[0];
+	r->args[1] = uc.args[1];
+	return NULL;
+}
+
+static void runner_start(struct runner *r, struct kvm_vcpu *vcpu)
+{
+	memset(r, 0, sizeof(*r));
+	r->vcpu = vcpu;
+	TEST_ASSERT(!pthread_create(&r->thread, NULL, runner_fn, r),
+		    "pthread_create");
+}
+
+#define ASSERT_GUEST_SAW(r, _ret, _rbx) do {				\
+	pthread_join((r)->thread, NULL);				\
+	ASSERT_EQ(0, (r)->ret);						\
+	ASSERT_EQ(UCALL_SYNC, (r)->ucall);				\
+	ASSERT_EQ((_ret), (r)->args[0]);				\
+	ASSERT_EQ((_rbx), (r)->args[1]);				\
+} while (0)
+
+static bool have_kvmi(void)
+{
+	return kvm_check_cap(KVM_CAP_INTROSPECTION) > 0;
+}
+
+FIXTURE(lib) {
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu;
+	struct kvmi_dom *dom;
+	struct kvmi_vcpu *v;
+	struct runner r;
+};
+
+/* A one-vCPU VM with introspection open through the library. */
+FIXTURE_SETUP(lib)
+{
+	TEST_REQUIRE(have_kvmi());
+	self->vm = vm_create_with_one_vcpu(&self->vcpu, guest_code);
+	ASSERT_EQ(KVMI_VERSION, kvmi_vm_check(self->vm->fd));
+	ASSERT_EQ(0, kvmi_dom_open(self->vm->fd, &self->dom));
+	ASSERT_EQ(1, kvmi_dom_nr_vcpus(self->dom));
+	self->v = kvmi_dom_vcpu(self->dom, 0);
+	ASSERT_NE(NULL, self->v);
+	ASSERT_EQ(NULL, kvmi_dom_vcpu(self->dom, 1));
+}
+
+FIXTURE_TEARDOWN(lib)
+{
+	if (self->dom)
+		kvmi_dom_close(self->dom);
+	kvm_vm_free(self->vm);
+}
+
+static int enable(struct kvmi_dom *dom)
+{
+	return kvmi_dom_control_event(dom, KVMI_ALL_VCPUS,
+				      KVMI_EVENT_HYPERCALL, 1, 0);
+}
+
+/* One round trip in @mode on both sides; the guest sees RAX = @rax. */
+static void round_trip(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(lib) *self, uint32_t mode,
+		       uint64_t spin_ns)
+{
+	struct kvmi_vcpu_counters c;
+	struct kvmi_x86_regs regs;
+	struct kvmi_event ev;
+	struct kvmi_done d;
+
+	ASSERT_EQ(0, kvmi_dom_set_wait_mode(self->dom, KVMI_ALL_VCPUS, mode,
+					    spin_ns));
+	ASSERT_EQ(0, enable(self->dom));
+	runner_start(&self->r, self->vcpu);
+	ASSERT_EQ(0, kvmi_vcpu_wait_event(self->v, &ev, -1));
+	ASSERT_EQ(KVMI_EVENT_HYPERCALL, ev.id);
+	ASSERT_EQ(0, ev.vcpu);
+	ASSERT_EQ(KVMI_X86_MODE_PROT64, ev.mode);
+	ASSERT_EQ(3, ev.data.hypercall.insn_len);
+	ASSERT_EQ(KVM_HC_KVMI, ev.regs.rax);
+	ASSERT_EQ(ARG0, ev.regs.rbx);
+	ASSERT_EQ(ARG1, ev.regs.rcx);
+
+	regs = ev.regs;
+	regs.groups = KVMI_REGS_GPRS;
+	regs.rax = 0x1234;
+	regs.rbx = 0x5678;
+	ASSERT_EQ(0, kvmi_vcpu_reply(self->v, KVMI_ACTION_CONTINUE,
+				     KVMI_REPLY_SET_REGS, &regs, NULL));
+	ASSERT_GUEST_SAW(&self->r, 0x1234, 0x5678);
+	ASSERT_EQ(0, kvmi_vcpu_done(self->v, &d));
+	ASSERT_EQ(ev.seq, d.seq);
+	ASSERT_EQ(KVMI_DONE_REPLY, d.reason);
+	ASSERT_EQ(KVMI_ACTION_CONTINUE, d.action);
+	ASSERT_EQ(0, kvmi_vcpu_counters(self->v, &c));
+	ASSERT_EQ(1, c.events);
+	ASSERT_EQ(1, c.replies);
+	if (mode == KVMI_WAIT_POLL) {
+		/* Both sides polled: no doorbell rang, no sleep. */
+		ASSERT_EQ(0, c.notify_signals);
+		ASSERT_EQ(1, c.notify_suppressed);
+		ASSERT_EQ(0, c.sleeps);
+	}
+	if (mode == KVMI_WAIT_BLOCK) {
+		/* The tool slept (no KVMI_TOOL_POLLING): the doorbell rang. */
+		ASSERT_EQ(1, c.notify_signals);
+		ASSERT_EQ(0, c.notify_suppressed);
+	}
+}
+
+TEST_F(lib, round_trip_block)
+{
+	round_trip(_metadata, self, KVMI_WAIT_BLOCK, 0);
+}
+
+TEST_F(lib, round_trip_hybrid)
+{
+	round_trip(_metadata, self, KVMI_WAIT_HYBRID, 100000);
+}
+
+TEST_F(lib, round_trip_poll)
+{
+	round_trip(_metadata, self, KVMI_WAIT_POLL, 0);
+}
+
+/* CONTINUE without registers: the hypercall returns 0 to the guest. */
+TEST_F(lib, continue_returns_zero)
+{
+	struct kvmi_event ev;
+
+	ASSERT_EQ(0, enable(self->dom));
+	runner_start(&self->r, self->vcpu);
+	ASSERT_EQ(0, kvmi_vcpu_wait_event(self->v, &ev, -1));
+	ASSERT_EQ(0, kvmi_vcpu_reply(self->v, KVMI_ACTION_CONTINUE, 0, NULL,
+				     NULL));
+	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
+}
+
+/* CRASH: KVM_RUN returns to the VMM with a crash system event. */
+TEST_F(lib, crash_exits_to_vmm)
+{
+	struct kvmi_event ev;
+	struct kvmi_done d;
+
+	ASSERT_EQ(0, enable(self->dom));
+	runner_start(&self->r, self->vcpu);
+	ASSERT_EQ(0, kvmi_vcpu_wait_event(self->v, &ev, -1));
+	ASSERT_EQ(0, kvmi_vcpu_reply(self->v, KVMI_ACTION_CRASH, 0, NULL,
+				     NULL));
+	pthread_join(self->r.thread, NULL);
+	ASSERT_EQ(0, self->r.ret);
+	ASSERT_EQ(KVM_EXIT_SYSTEM_EVENT, self->vcpu->run->exit_reason);
+	ASSERT_EQ(KVM_SYSTEM_EVENT_CRASH, self->vcpu->run->system_event.type);
+	ASSERT_EQ(0, kvmi_vcpu_done(self->v, &d));
+	ASSERT_EQ(KVMI_ACTION_CRASH, d.action);
+}
+
+/*
+ * An action the event doesn't accept reaches the kernel (the library
+ * doesn't second-guess it): default action, counted as a bad reply.
+ */
+TEST_F(lib, invalid_action_gets_default)
+{
+	struct kvmi_vcpu_counters c;
+	struct kvmi_event ev;
+	struct kvmi_done d;
+
+	ASSERT_EQ(0, enable(self->dom));
+	runner_start(&self->r, self->vcpu);
+	ASSERT_EQ(0, kvmi_vcpu_wait_event(self->v, &ev, -1));
+	/* Refused by the library: nothing written, the event still ours. */
+	ASSERT_EQ(-EINVAL, kvmi_vcpu_reply(self->v, KVMI_ACTION_CONTINUE,
+					   KVMI_REPLY_SET_REGS, NULL, NULL));
+	ASSERT_EQ(0, kvmi_vcpu_reply(self->v, KVMI_ACTION_DENY, 0, NULL,
+				     NULL));
+	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
+	ASSERT_EQ(0, kvmi_vcpu_done(self->v, &d));
+	ASSERT_EQ(KVMI_DONE_BAD_REPLY, d.reason);
+	ASSERT_EQ(0, kvmi_vcpu_counters(self->v, &c));
+	ASSERT_EQ(1, c.bad_replies);
+}
+
+/* A single-step request is refused unless the kernel announces it. */
+TEST_F(lib, singlestep_needs_the_feature)
+{
+	struct kvmi_event ev;
+
+	if (kvmi_dom_features(self->dom) & KVMI_FEATURE_SINGLESTEP)
+		SKIP(return, "this kernel has KVMI_FEATURE_SINGLESTEP");
+	ASSERT_EQ(0, enable(self->dom));
+	runner_start(&self->r, self->vcpu);
+	ASSERT_EQ(0, kvmi_vcpu_wait_event(self->v, &ev, -1));
+	ASSERT_EQ(-EOPNOTSUPP, kvmi_vcpu_reply(self->v, KVMI_ACTION_CONTINUE,
+					       KVMI_REPLY_SINGLESTEP, NULL,
+					       NULL));
+	ASSERT_EQ(0, kvmi_vcpu_reply(self->v, KVMI_ACTION_CONTINUE, 0, NULL,
+				     NULL));
+	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
+}
+
+/*
+ * vCPU commands: what KVMI_IOCTL_CHECK_COMMAND says, the wrapper does
+ * (the kernel's error passed through, or the command served).
+ */
+TEST_F(lib, commands_follow_check_command)
+{
+	int check = kvmi_dom_check_command(self->dom, KVMI_CMD_GET_REGISTERS);
+	struct kvmi_x86_regs regs;
+	struct kvmi_event ev;
+	uint8_t mode;
+	uint64_t gpa;
+
+	/* No event popped: nothing to run it in. */
+	ASSERT_EQ(check ? check : -ENOENT,
+		  kvmi_vcpu_get_registers(self->v, &regs, &mode, NULL));
+	ASSERT_EQ(0, enable(self->dom));
+	runner_start(&self->r, self->vcpu);
+	ASSERT_EQ(0, kvmi_vcpu_wait_event(self->v, &ev, -1));
+	if (check) {
+		ASSERT_EQ(check, kvmi_vcpu_get_registers(self->v, &regs, &mode,
+							 NULL));
+	} else {
+		ASSERT_EQ(0, kvmi_vcpu_get_registers(self->v, &regs, &mode,
+						     NULL));
+		ASSERT_EQ(KVM_HC_KVMI, regs.rax);
+		ASSERT_EQ(ARG0, regs.rbx);
+		ASSERT_EQ(KVMI_X86_MODE_PROT64, mode);
+	}
+	check = kvmi_dom_check_command(self->dom, KVMI_CMD_TRANSLATE_GVA);
+	if (check)
+		ASSERT_EQ(check, kvmi_vcpu_translate_gva(self->v, 0x1000, &gpa));
+	ASSERT_EQ(0, kvmi_vcpu_reply(self->v, KVMI_ACTION_CONTINUE, 0, NULL,
+				     NULL));
+	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
+}
+
+/* The VM-wide wrappers pass what the kernel says. */
+TEST_F(lib, vm_wide_wrappers)
+{
+	struct kvmi_guest_info gi;
+	struct kvmi_version ver;
+	struct kvmi_layout lo;
+	uint8_t buf[8];
+	int check, e;
+
+	ASSERT_EQ(0, kvmi_dom_get_version(self->dom, &ver));
+	ASSERT_EQ(KVMI_VERSION, ver.version);
+	ASSERT_EQ(ver.features, kvmi_dom_features(self->dom));
+	ASSERT_EQ(0, kvmi_dom_get_layout(self->dom, &lo));
+	ASSERT_EQ(lo.max_vcpus, kvmi_dom_max_vcpus(self->dom));
+	ASSERT_EQ(0, kvmi_dom_get_guest_info(self->dom, &gi));
+	ASSERT_EQ(1, gi.nr_vcpus);
+	ASSERT_EQ(0, kvmi_dom_check_event(self->dom, KVMI_EVENT_HYPERCALL));
+	ASSERT_EQ(-EOPNOTSUPP, kvmi_dom_check_event(self->dom, 0x7fff));
+	ASSERT_EQ(-ENOENT, kvmi_dom_control_event(self->dom, 5,
+						  KVMI_EVENT_HYPERCALL, 1, 0));
+	ASSERT_EQ(-EINVAL, kvmi_dom_set_wait_mode(self->dom, 0,
+						  KVMI_WAIT_POLL, 1));
+	ASSERT_EQ(-EINVAL, kvmi_dom_set_doorbells(self->dom, 0, 0, -1, -1));
+	/* Not implemented (yet): the wrapper returns what the ioctl does. */
+	if (kvmi_dom_check_command(self->dom, KVMI_CMD_READ_PHYSICAL)) {
+		struct kvmi_physical p = {
+			.size = sizeof(buf),
+			.buffer = (uintptr_t)buf,
+		};
+
+		ASSERT_EQ(-1, ioctl(kvmi_dom_fd(self->dom),
+				    KVMI_IOCTL_READ_PHYSICAL, &p));
+		e = errno;
+		ASSERT_EQ(-e, kvmi_dom_read_physical(self->dom, 0, buf,
+						     sizeof(buf)));
+	}
+	if (kvmi_dom_check_command(self->dom, KVMI_CMD_SHUTDOWN_GUEST)) {
+		struct kvmi_shutdown sd = {};
+
+		ASSERT_EQ(-1, ioctl(kvmi_dom_fd(self->dom),
+				    KVMI_IOCTL_SHUTDOWN_GUEST, &sd));
+		e = errno;
+		ASSERT_EQ(-e, kvmi_dom_shutdown_guest(self->dom));
+	}
+	/* VMM-only VM ioctls work from the VMM: a deadline of none. */
+	check = kvmi_vm_set_deadline(self->vm->fd, 0);
+	ASSERT_TRUE(check == 0 || check == -EOPNOTSUPP || check == -ENOTTY);
+}
+
+static int reply_fn(struct kvmi_vcpu *v, const struct kvmi_event *ev,
+		    void *arg)
+{
+	struct kvmi_x86_regs regs = { .groups = KVMI_REGS_GPRS };
+	int *count = arg;
+
+	(*count)++;
+	regs = ev->regs;
+	regs.groups = KVMI_REGS_GPRS;
+	regs.rax = 0x77;
+	return kvmi_vcpu_reply(v, KVMI_ACTION_CONTINUE, KVMI_REPLY_SET_REGS,
+			       &regs, NULL);
+}
+
+/* The tool's own poll() loop over the one pollable fd. */
+TEST_F(lib, pollfd_and_dispatch)
+{
+	struct pollfd p = { .events = POLLIN };
+	int count = 0;
+
+	p.fd = kvmi_dom_pollfd(self->dom);
+	ASSERT_LE(0, p.fd);
+	ASSERT_EQ(0, kvmi_dom_set_wait_mode(self->dom, KVMI_ALL_VCPUS,
+					    KVMI_WAIT_BLOCK, 0));
+	ASSERT_EQ(0, enable(self->dom));
+	runner_start(&self->r, self->vcpu);
+	while (!count) {
+		ASSERT_EQ(1, poll(&p, 1, -1));
+		ASSERT_LE(0, kvmi_dom_dispatch(self->dom, reply_fn, &count));
+	}
+	ASSERT_EQ(1, count);
+	ASSERT_GUEST_SAW(&self->r, 0x77, ARG0);
+}
+
+/* The io_uring loop (multishot poll on the doorbells). */
+TEST_F(lib, uring_loop)
+{
+	struct kvmi_uring *loop;
+	int count = 0, r;
+
+	ASSERT_EQ(0, kvmi_uring_create(16, &loop));
+	ASSERT_EQ(0, kvmi_dom_set_wait_mode(self->dom, KVMI_ALL_VCPUS,
+					    KVMI_WAIT_BLOCK, 0));
+	ASSERT_EQ(0, enable(self->dom));
+	ASSERT_EQ(0, kvmi_uring_add(loop, self->dom, reply_fn, &count));
+	runner_start(&self->r, self->vcpu);
+	while (!count) {
+		r = kvmi_uring_run(loop, -1);
+		ASSERT_LE(0, r);
+	}
+	ASSERT_EQ(1, count);
+	ASSERT_GUEST_SAW(&self->r, 0x77, ARG0);
+	ASSERT_EQ(0, kvmi_uring_remove(loop, self->dom));
+	kvmi_uring_destroy(loop);
+}
+
+/* A vCPU created after open: same mappings, a handle, its events. */
+TEST_F(lib, vcpu_created_later)
+{
+	struct kvm_vcpu *vcpu1;
+	struct kvmi_vcpu *v1;
+	struct kvmi_event ev;
+	struct runner r1;
+
+	ASSERT_EQ(0, enable(self->dom));
+	vcpu1 = vm_vcpu_add(self->vm, 1, guest_code);
+	ASSERT_EQ(2, kvmi_dom_nr_vcpus(self->dom));
+	v1 = kvmi_dom_vcpu(self->dom, 1);
+	ASSERT_NE(NULL, v1);
+	ASSERT_EQ(1, kvmi_vcpu_index(v1));
+	runner_start(&r1, vcpu1);
+	ASSERT_EQ(0, kvmi_vcpu_wait_event(v1, &ev, -1));
+	ASSERT_EQ(1, ev.vcpu);
+	ASSERT_EQ(0, kvmi_vcpu_reply(v1, KVMI_ACTION_CONTINUE, 0, NULL, NULL));
+	ASSERT_GUEST_SAW(&r1, 0, ARG0);
+}
+
+/* Closing with an event popped and not answered releases the vCPU. */
+TEST_F(lib, close_answers_pending_event)
+{
+	struct kvmi_event ev;
+
+	ASSERT_EQ(0, kvmi_dom_set_wait_mode(self->dom, KVMI_ALL_VCPUS,
+					    KVMI_WAIT_BLOCK, 0));
+	ASSERT_EQ(0, enable(self->dom));
+	runner_start(&self->r, self->vcpu);
+	ASSERT_EQ(0, kvmi_vcpu_wait_event(self->v, &ev, -1));
+	ASSERT_EQ(0, kvmi_dom_close(self->dom));
+	self->dom = NULL;
+	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
+	/* Introspection ended: it can be opened again. */
+	ASSERT_EQ(0, kvmi_dom_open(self->vm->fd, &self->dom));
+}
+
+/* The VM is destroyed under the dom: waits end with -ENODEV. */
+TEST(vm_destroyed_under_dom)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvmi_event ev;
+	struct kvmi_dom *dom;
+	struct kvm_vm *vm;
+
+	TEST_REQUIRE(have_kvmi());
+	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
+	ASSERT_EQ(0, kvmi_dom_open(vm->fd, &dom));
+	kvm_vm_free(vm);
+	ASSERT_TRUE(kvmi_dom_state_flags(dom) & KVMI_VM_DETACHED);
+	ASSERT_EQ(-ENODEV, kvmi_vcpu_wait_event(kvmi_dom_vcpu(dom, 0), &ev,
+						-1));
+	ASSERT_EQ(-ENODEV, kvmi_dom_control_event(dom, 0,
+						  KVMI_EVENT_HYPERCALL, 1, 0));
+	ASSERT_EQ(0, kvmi_dom_close(dom));
+}
+
+/*
+ * The tool in a child process: serve one event with SET_REGS RAX = 0x99;
+ * @how: 0 receive the VM fd over @sock, 1 receive an introspection fd,
+ * 2 attach to the parent by pid. Tells the parent when it is ready.
+ */
+static int child_tool(int sock, int how)
+{
+	struct kvmi_x86_regs regs;
+	struct kvmi_dom *dom;
+	struct kvmi_event ev;
+	char ok = 'R';
+	int fd, r;
+
+	if (how == 2) {
+		r = kvmi_dom_attach_pid(getppid(), &dom);
+	} else {
+		fd = kvmi_fd_recv(sock);
+		if (fd < 0)
+			return 10;
+		r = how == 0 ? kvmi_dom_open(fd, &dom) :
+			       kvmi_dom_from_fd(fd, &dom);
+		if (how == 0)
+			close(fd);
+	}
+	if (r)
+		return 11;
+	if (kvmi_dom_control_event(dom, KVMI_ALL_VCPUS, KVMI_EVENT_HYPERCALL,
+				   1, 0))
+		return 12;
+	if (write(sock, &ok, 1) != 1)
+		return 13;
+	if (kvmi_vcpu_wait_event(kvmi_dom_vcpu(dom, 0), &ev, -1))
+		return 14;
+	regs = ev.regs;
+	regs.groups = KVMI_REGS_GPRS;
+	regs.rax = 0x99;
+	if (kvmi_vcpu_reply(kvmi_dom_vcpu(dom, 0), KVMI_ACTION_CONTINUE,
+			    KVMI_REPLY_SET_REGS, &regs, NULL))
+		return 15;
+	/* Stay until the parent saw the result, then close. */
+	if (read(sock, &ok, 1) != 1)
+		return 16;
+	return kvmi_dom_close(dom) ? 17 : 0;
+}
+
+static void other_process(struct __test_metadata *_metadata, int how)
+{
+	struct kvm_vcpu *vcpu;
+	struct runner r;
+	struct kvm_vm *vm;
+	int sv[2], st, fd;
+	pid_t pid;
+	char c;
+
+	TEST_REQUIRE(have_kvmi());
+	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(sv[0]);
+		_exit(child_tool(sv[1], how));
+	}
+	close(sv[1]);
+	if (how == 0) {
+		ASSERT_EQ(0, kvmi_fd_send(sv[0], vm->fd));
+	} else if (how == 1) {
+		fd = kvmi_vm_open(vm->fd);
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(0, kvmi_fd_send(sv[0], fd));
+		close(fd);
+	}
+	ASSERT_EQ(1, read(sv[0], &c, 1));
+	runner_start(&r, vcpu);
+	ASSERT_GUEST_SAW(&r, 0x99, ARG0);
+	ASSERT_EQ(1, write(sv[0], &c, 1));
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	ASSERT_TRUE(WIFEXITED(st));
+	ASSERT_EQ(0, WEXITSTATUS(st));
+	close(sv[0]);
+	kvm_vm_free(vm);
+}
+
+TEST(vm_fd_passed_to_another_process)
+{
+	other_process(_metadata, 0);
+}
+
+TEST(introspection_fd_passed_to_another_process)
+{
+	other_process(_metadata, 1);
+}
+
+TEST(attach_by_pid)
+{
+	other_process(_metadata, 2);
+}
+
+/* Without privilege over the VMM: a clear error, and the VM unharmed. */
+TEST(attach_by_pid_without_privilege)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvmi_dom *dom;
+	struct kvm_vm *vm;
+	pid_t parent = getpid(), pid;
+	int st, r, fds[2];
+
+	TEST_REQUIRE(have_kvmi());
+	TEST_REQUIRE(geteuid() == 0);
+	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
+	ASSERT_EQ(1, kvmi_pid_find_vm_fds(parent, fds, 2));
+	ASSERT_EQ(vm->fd, fds[0]);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		if (setresgid(65534, 65534, 65534) ||
+		    setresuid(65534, 65534, 65534))
+			_exit(20);
+		r = kvmi_dom_attach_pid(parent, &dom);
+		if (r != -EACCES && r != -EPERM)
+			_exit(21);
+		if (kvmi_pid_getfd(parent, fds[0]) != -EPERM)
+			_exit(22);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	ASSERT_TRUE(WIFEXITED(st));
+	ASSERT_EQ(0, WEXITSTATUS(st));
+	/* Nobody got in: introspection can still be opened. */
+	ASSERT_EQ(0, kvmi_dom_open(vm->fd, &dom));
+	ASSERT_EQ(0, kvmi_dom_close(dom));
+	kvm_vm_free(vm);
+}
+
+TEST_HARNESS_MAIN
