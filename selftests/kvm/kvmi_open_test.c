@@ -359,7 +359,7 @@ TEST(check_command)
 	kvm_vm_free(vm);
 }
 
-/* HYPERCALL and PAUSE are implemented: the others answer EOPNOTSUPP. */
+/* HYPERCALL, PAUSE, BREAKPOINT are implemented; the others: EOPNOTSUPP. */
 TEST(check_event)
 {
 	struct kvm_vm *vm;
@@ -370,7 +370,8 @@ TEST(check_event)
 	vm = vm_create_barebones();
 	fd = kvmi_open(vm);
 	for (id = 0; id < 256; id++) {
-		if (id == KVMI_EVENT_HYPERCALL || id == KVMI_EVENT_PAUSE) {
+		if (id == KVMI_EVENT_HYPERCALL || id == KVMI_EVENT_PAUSE ||
+		    id == KVMI_EVENT_BREAKPOINT) {
 			ASSERT_EQ(0, check(fd, KVMI_IOCTL_CHECK_EVENT, id, 0));
 			continue;
 		}

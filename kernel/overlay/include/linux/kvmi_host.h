@@ -27,6 +27,8 @@ bool kvmi_hypercall_wanted(struct kvm_vcpu *vcpu, unsigned long nr,
 			   int op_64_bit, int cpl);
 int kvmi_hypercall_event(struct kvm_vcpu *vcpu);
 int kvmi_vcpu_request(struct kvm_vcpu *vcpu);
+bool kvmi_breakpoint_wanted(struct kvm_vcpu *vcpu);
+int kvmi_breakpoint_event(struct kvm_vcpu *vcpu, u8 insn_len);
 
 #else
 
@@ -70,6 +72,16 @@ static inline int kvmi_hypercall_event(struct kvm_vcpu *vcpu)
 }
 
 static inline int kvmi_vcpu_request(struct kvm_vcpu *vcpu)
+{
+	return 1;
+}
+
+static inline bool kvmi_breakpoint_wanted(struct kvm_vcpu *vcpu)
+{
+	return false;
+}
+
+static inline int kvmi_breakpoint_event(struct kvm_vcpu *vcpu, u8 insn_len)
 {
 	return 1;
 }

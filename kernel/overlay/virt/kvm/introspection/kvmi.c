@@ -207,6 +207,8 @@ static void kvmi_detach(struct kvm *kvm)
 	for (i = 0; i < kvmi->max_vcpus; i++)
 		if (kvmi->vcpus[i])
 			kvmi_vcpu_wake(kvmi->vcpus[i]);
+	/* Give the intercepts back to KVM and the VMM, before the next entry. */
+	kvm_make_all_cpus_request(kvm, KVM_REQ_INTROSPECTION);
 
 	kvmi_put(kvmi);
 }

@@ -97,7 +97,8 @@ static bool kvmi_command_implemented(u32 id)
 /* The events this kernel implements. */
 static bool kvmi_event_implemented(u32 id)
 {
-	return id == KVMI_EVENT_HYPERCALL || id == KVMI_EVENT_PAUSE;
+	return id == KVMI_EVENT_HYPERCALL || id == KVMI_EVENT_PAUSE ||
+	       id == KVMI_EVENT_BREAKPOINT;
 }
 
 /**
@@ -115,6 +116,20 @@ struct kvmi_vcpu *kvmi_vcpu_by_idx(struct kvmi *kvmi, u32 idx)
 	return smp_load_acquire(&kvmi->vcpus[idx]);
 }
 
+/*
+ * Make KVM_REQ_INTROSPECTION on vCPU @idx and return once it is out of
+ * guest mode: it looks at its pause state and exception bitmap before
+ * its next entry.
+ */
+static void kvmi_request_vcpu(struct kvm *kvm, u32 idx)
+{
+	DECLARE_BITMAP(mask, KVM_MAX_VCPUS) = {};
+
+	__set_bit(idx, mask);
+	kvm_make_vcpus_request_mask(kvm, KVM_REQ_INTROSPECTION |
+				    KVM_REQUEST_WAIT, mask);
+}
+
 static void kvmi_set_event(unsigned long *events, u16 event, bool enable)
 {
 	if (enable)
@@ -125,8 +140,12 @@ static void kvmi_set_event(unsigned long *events, u16 event, bool enable)
 
 /*
  * KVMI_IOCTL_CONTROL_EVENTS. The HYPERCALL event needs no interception
- * change: the vCPU tests its bit at the hypercall exit, so the change is
- * in effect for every guest instruction executed after the ioctl returns.
+ * change: the vCPU tests its bit at the hypercall exit. The BREAKPOINT
+ * event changes the #BP intercept, which only the vCPU itself may do:
+ * KVM_REQ_INTROSPECTION with KVM_REQUEST_WAIT takes it out of guest mode
+ * and it updates its exception bitmap before its next entry. Either way
+ * the change is in effect for every guest instruction executed after the
+ * ioctl returns.
  */
 static int kvmi_control_events(struct kvmi *kvmi, struct kvm *kvm,
 			       void __user *argp)
@@ -155,6 +174,8 @@ static int kvmi_control_events(struct kvmi *kvmi, struct kvm *kvm,
 		if (!kv)
 			return -ENOENT;
 		kvmi_set_event(&kv->events, ce.event, ce.enable);
+		if (ce.event == KVMI_EVENT_BREAKPOINT)
+			kvmi_request_vcpu(kvm, ce.vcpu);
 		return 0;
 	}
 
@@ -166,6 +187,9 @@ static int kvmi_control_events(struct kvmi *kvmi, struct kvm *kvm,
 		if (kv)
 			kvmi_set_event(&kv->events, ce.event, ce.enable);
 	}
+	if (ce.event == KVMI_EVENT_BREAKPOINT)
+		kvm_make_all_cpus_request(kvm, KVM_REQ_INTROSPECTION |
+					  KVM_REQUEST_WAIT);
 	mutex_unlock(&kvm->lock);
 	return 0;
 }
@@ -242,7 +266,6 @@ static void kvmi_pause_request(struct kvmi_vcpu *kv)
 static int kvmi_pause_vcpu(struct kvmi *kvmi, struct kvm *kvm,
 			   void __user *argp)
 {
-	DECLARE_BITMAP(mask, KVM_MAX_VCPUS) = {};
 	struct kvmi_pause_vcpu pv;
 	struct kvmi_vcpu *kv;
 
@@ -255,9 +278,7 @@ static int kvmi_pause_vcpu(struct kvmi *kvmi, struct kvm *kvm,
 		return -ENOENT;
 
 	kvmi_pause_request(kv);
-	__set_bit(pv.vcpu, mask);
-	kvm_make_vcpus_request_mask(kvm, KVM_REQ_INTROSPECTION |
-				    KVM_REQUEST_WAIT, mask);
+	kvmi_request_vcpu(kvm, pv.vcpu);
 	return 0;
 }
 

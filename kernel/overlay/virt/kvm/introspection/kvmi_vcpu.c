@@ -374,6 +374,11 @@ static enum kvmi_wait_result kvmi_event_wait(struct kvm_vcpu *vcpu,
 static bool kvmi_action_valid(u16 id, u8 action)
 {
 	switch (id) {
+	case KVMI_EVENT_BREAKPOINT:
+		return action == KVMI_ACTION_CONTINUE ||
+		       action == KVMI_ACTION_ALLOW ||
+		       action == KVMI_ACTION_RETRY ||
+		       action == KVMI_ACTION_CRASH;
 	case KVMI_EVENT_PAUSE:
 	case KVMI_EVENT_HYPERCALL:
 		return action == KVMI_ACTION_CONTINUE ||
@@ -443,9 +448,14 @@ static bool kvmi_reply_valid(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 		return false;
 	if (!kvmi_action_valid(kv->pending_id, rp->action))
 		return false;
-	if (rp->flags & KVMI_REPLY_SET_REGS)
-		return kvmi_regs_valid(vcpu, &rp->regs);
-	return true;
+	if (!(rp->flags & KVMI_REPLY_SET_REGS))
+		return true;
+	/* ALLOW delivers the #BP of the INT3 where it is (10.5). */
+	if (kv->pending_id == KVMI_EVENT_BREAKPOINT &&
+	    rp->action == KVMI_ACTION_ALLOW &&
+	    (rp->regs.groups & KVMI_REGS_RIP))
+		return false;
+	return kvmi_regs_valid(vcpu, &rp->regs);
 }
 
 static void kvmi_set_gprs(struct kvm_vcpu *vcpu, const struct kvmi_x86_regs *r)
@@ -835,6 +845,19 @@ static int kvmi_hypercall_resume(struct kvm_vcpu *vcpu)
 	return r;
 }
 
+/* Whether the introspection of @vcpu, if any, has event @id enabled. */
+static bool kvmi_event_enabled(struct kvm_vcpu *vcpu, u16 id)
+{
+	struct kvmi_vcpu *kv;
+	bool enabled;
+
+	rcu_read_lock();
+	kv = READ_ONCE(vcpu->kvmi);
+	enabled = kv && test_bit(id, &kv->events);
+	rcu_read_unlock();
+	return enabled;
+}
+
 /**
  * kvmi_hypercall_wanted() - tell whether a hypercall raises an event
  * @vcpu: the vCPU, on its own thread
@@ -848,19 +871,11 @@ static int kvmi_hypercall_resume(struct kvm_vcpu *vcpu)
 bool kvmi_hypercall_wanted(struct kvm_vcpu *vcpu, unsigned long nr,
 			   int op_64_bit, int cpl)
 {
-	struct kvmi_vcpu *kv;
-	bool wanted;
-
 	if (!op_64_bit)
 		nr = (u32)nr;
 	if (nr != KVM_HC_KVMI || cpl)
 		return false;
-
-	rcu_read_lock();
-	kv = READ_ONCE(vcpu->kvmi);
-	wanted = kv && test_bit(KVMI_EVENT_HYPERCALL, &kv->events);
-	rcu_read_unlock();
-	return wanted;
+	return kvmi_event_enabled(vcpu, KVMI_EVENT_HYPERCALL);
 }
 
 /**
@@ -974,6 +989,9 @@ int kvmi_vcpu_request(struct kvm_vcpu *vcpu)
 	struct kvmi_vcpu *kv;
 	int r = 1;
 
+	/* The #BP intercept follows the BREAKPOINT event (or its end). */
+	kvm_x86_call(update_exception_bitmap)(vcpu);
+
 	kv = kvmi_vcpu_get(vcpu);
 	if (!kv)
 		return 1;	/* detached: pause requests are dropped */
@@ -987,6 +1005,140 @@ int kvmi_vcpu_request(struct kvm_vcpu *vcpu)
 		kvmi_event_publish(vcpu, kv, KVMI_EVENT_PAUSE, &data);
 		r = kvmi_pause_wait(vcpu, kv);
 	}
+	kvmi_vcpu_put(kv);
+	return r;
+}
+
+/**
+ * kvmi_breakpoint_wanted() - tell whether #BP goes to the introspection
+ * @vcpu: the vCPU, on its own thread
+ *
+ * Return: true if the vCPU's BREAKPOINT event is enabled: its #BP is
+ * intercepted and kvmi_breakpoint_event() handles the intercept.
+ */
+bool kvmi_breakpoint_wanted(struct kvm_vcpu *vcpu)
+{
+	return kvmi_event_enabled(vcpu, KVMI_EVENT_BREAKPOINT);
+}
+
+/* The VMM debugs the guest with software breakpoints. */
+static bool kvmi_vmm_sw_bp(struct kvm_vcpu *vcpu)
+{
+	u32 both = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP;
+
+	return (vcpu->guest_debug & both) == both;
+}
+
+/* Finish the BREAKPOINT event with @action, as kvmi.rst, 10.5 says. */
+static int kvmi_breakpoint_complete(struct kvm_vcpu *vcpu, u8 action,
+				    u32 groups, u8 insn_len)
+{
+	struct kvm_run *run = vcpu->run;
+
+	switch (action) {
+	case KVMI_ACTION_CONTINUE:
+		if (!(groups & KVMI_REGS_RIP))
+			kvm_rip_write(vcpu, kvm_rip_read(vcpu) + insn_len);
+		return 1;
+	case KVMI_ACTION_RETRY:
+		return 1;
+	case KVMI_ACTION_CRASH:
+		memset(&run->system_event, 0, sizeof(run->system_event));
+		run->exit_reason = KVM_EXIT_SYSTEM_EVENT;
+		run->system_event.type = KVM_SYSTEM_EVENT_CRASH;
+		return 0;
+	default:
+		/* ALLOW: what would have happened without introspection. */
+		if (kvmi_vmm_sw_bp(vcpu)) {
+			run->exit_reason = KVM_EXIT_DEBUG;
+			run->debug.arch.pc = kvm_get_linear_rip(vcpu);
+			run->debug.arch.exception = BP_VECTOR;
+			return 0;
+		}
+		/* A soft exception: delivery moves RIP past the INT3. */
+		kvm_queue_exception(vcpu, BP_VECTOR);
+		return 1;
+	}
+}
+
+static int kvmi_breakpoint_resume(struct kvm_vcpu *vcpu);
+
+/* Wait for the reply to the pending BREAKPOINT event and apply it. */
+static int kvmi_breakpoint_wait(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv)
+{
+	/* Our own copy, in the read-only event slot. */
+	u8 insn_len = kv->event->data.breakpoint.insn_len;
+	u8 action = KVMI_ACTION_ALLOW;
+	u32 groups = 0;
+	u8 reason;
+
+	switch (kvmi_event_wait(vcpu, kv)) {
+	case KVMI_WAIT_SIGNAL:
+		/* As for HYPERCALL: the next KVM_RUN resumes the wait. */
+		WRITE_ONCE(kv->state->flags,
+			   kv->state->flags & ~KVMI_VCPU_WAITING);
+		vcpu->arch.complete_userspace_io = kvmi_breakpoint_resume;
+		vcpu->run->exit_reason = KVM_EXIT_INTR;
+		++vcpu->stat.signal_exits;
+		return -EINTR;
+	case KVMI_WAIT_REPLY:
+		reason = kvmi_reply_take(vcpu, kv, KVMI_ACTION_ALLOW,
+					 &action, &groups);
+		break;
+	default:
+		reason = KVMI_DONE_DETACH;
+		break;
+	}
+	kvmi_event_done(kv, action, reason);
+	return kvmi_breakpoint_complete(vcpu, action, groups, insn_len);
+}
+
+/* KVM_RUN again after a signal interrupted the wait. */
+static int kvmi_breakpoint_resume(struct kvm_vcpu *vcpu)
+{
+	struct kvmi_vcpu *kv = kvmi_vcpu_get(vcpu);
+	int r;
+
+	if (!kv || kv->pending_id != KVMI_EVENT_BREAKPOINT) {
+		/* Introspection ended meanwhile: the default action. */
+		kvmi_vcpu_put(kv);
+		return kvmi_breakpoint_complete(vcpu, KVMI_ACTION_ALLOW, 0, 1);
+	}
+	WRITE_ONCE(kv->state->flags, kv->state->flags | KVMI_VCPU_WAITING);
+	r = kvmi_breakpoint_wait(vcpu, kv);
+	kvmi_vcpu_put(kv);
+	return r;
+}
+
+/**
+ * kvmi_breakpoint_event() - raise KVMI_EVENT_BREAKPOINT and wait for the reply
+ * @vcpu: the vCPU, on its own thread, at its #BP intercept, RIP at the INT3
+ * @insn_len: the length of the instruction (1 for INT3)
+ *
+ * Return: as an exit handler: 1 to resume the guest, 0 to exit to
+ * userspace (CRASH, or ALLOW while the VMM debugs the guest), -EINTR for
+ * a signal (the event stays pending).
+ */
+int kvmi_breakpoint_event(struct kvm_vcpu *vcpu, u8 insn_len)
+{
+	union kvmi_event_data data = {};
+	struct x86_exception ex;
+	struct kvmi_vcpu *kv;
+	int r;
+
+	kv = kvmi_vcpu_get(vcpu);
+	if (!kv) {
+		/* Detached since kvmi_breakpoint_wanted(): as if never on. */
+		return kvmi_breakpoint_complete(vcpu, KVMI_ACTION_ALLOW, 0,
+						insn_len);
+	}
+
+	data.breakpoint.gva = kvm_get_linear_rip(vcpu);
+	data.breakpoint.gpa = kvm_mmu_gva_to_gpa_read(vcpu,
+						      data.breakpoint.gva, &ex);
+	data.breakpoint.insn_len = insn_len;
+	kvmi_event_publish(vcpu, kv, KVMI_EVENT_BREAKPOINT, &data);
+	r = kvmi_breakpoint_wait(vcpu, kv);
 	kvmi_vcpu_put(kv);
 	return r;
 }
