@@ -277,7 +277,7 @@ static uint64_t now_ns(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);	/* vDSO: no system call */
+	clock_gettime(CLOCK_MONOTONIC, &ts);	/* vDSO, if the clock allows */
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
@@ -328,7 +328,9 @@ int kvmi_vcpu_wait_event(struct kvmi_vcpu *vcpu, struct kvmi_event *ev,
 		return r;
 	if (!timeout_ms)
 		return -ETIMEDOUT;
-	start = now_ns();
+	/* No clock read when polling for ever: it may be a system call. */
+	start = timeout_ms > 0 || vcpu->tool.mode == KVMI_WAIT_HYBRID ?
+		now_ns() : 0;
 	if (timeout_ms > 0)
 		deadline = start + timeout_ms * 1000000ULL;
 
@@ -351,9 +353,9 @@ int kvmi_vcpu_wait_event(struct kvmi_vcpu *vcpu, struct kvmi_event *ev,
 	pfd[1].fd = vcpu->dom->fd;
 	pfd[1].events = 0;
 	for (;;) {
-		/* T0: clear POLLING, then recheck; pairs with K2. */
+		/* T0: clear POLLING, then recheck. */
 		WRITE_ONCE(vcpu->ts->flags, 0);
-		smp_mb();
+		smp_mb();	/* pairs with the kernel's smp_mb() of K2 */
 		r = kvmi_vcpu_pop_event(vcpu, ev);
 		if (r != -EAGAIN)
 			return r;

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #define T_SKIP		77
 #define T_TIMEOUT	60	/* seconds; a lost wakeup shows up as this */
 

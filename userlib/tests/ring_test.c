@@ -340,7 +340,7 @@ TEST(malformed_events_rejected)
 	CHECK_EQ(0, sim_start(&s, 2));
 	v = kvmi_dom_vcpu(s.dom, 0);
 	CHECK_EQ(-EAGAIN, kvmi_vcpu_pop_event(v, &ev));
-	for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+	for (k = 0; k < ARRAY_SIZE(bad); k++) {
 		sim_publish(&s, 0, 100 + k, KVMI_EVENT_HYPERCALL);
 		sim_ev(&s, 0)->id = bad[k].id;
 		sim_ev(&s, 0)->vcpu = bad[k].vcpu;
@@ -558,17 +558,39 @@ TEST(bad_layouts_refused)
 	for (k = 0; k < 11; k++) {
 		sim_default(&s, 2);
 		switch (k) {
-		case 0: s.ver.version = 2; break;
-		case 1: s.ver.features = 0; break;
-		case 2: s.ver.event_size = sizeof(struct kvmi_event) - 8; break;
-		case 3: s.lo.kernel_off.event = s.lo.kernel_size - 8; break;
-		case 4: s.lo.tool_off.reply = 0x41; break;
-		case 5: s.lo.kernel_offset = 0x10000100; break;
-		case 6: s.lo.max_vcpus = 0; break;
-		case 7: s.lo.page_size = 3000; break;
-		case 8: s.lo.kernel_size = s.lo.kernel_stride + 4096; break;
-		case 9: s.lo.tool_off.data_size = 0x5000; break;
-		case 10: s.lo.kernel_stride = 1ULL << 62; break;
+		case 0:
+			s.ver.version = 2;
+			break;
+		case 1:
+			s.ver.features = 0;
+			break;
+		case 2:
+			s.ver.event_size = sizeof(struct kvmi_event) - 8;
+			break;
+		case 3:
+			s.lo.kernel_off.event = s.lo.kernel_size - 8;
+			break;
+		case 4:
+			s.lo.tool_off.reply = 0x41;
+			break;
+		case 5:
+			s.lo.kernel_offset = 0x10000100;
+			break;
+		case 6:
+			s.lo.max_vcpus = 0;
+			break;
+		case 7:
+			s.lo.page_size = 3000;
+			break;
+		case 8:
+			s.lo.kernel_size = s.lo.kernel_stride + 4096;
+			break;
+		case 9:
+			s.lo.tool_off.data_size = 0x5000;
+			break;
+		case 10:
+			s.lo.kernel_stride = 1ULL << 62;
+			break;
 		}
 		CHECK_EQ(k < 2 ? -EPROTONOSUPPORT : -EPROTO,
 			 kvmi__dom_simulated(&s.ver, &s.lo, NULL, NULL, NULL,

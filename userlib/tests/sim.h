@@ -217,11 +217,11 @@ static inline bool sim_serve_command(struct sim *s, uint32_t i)
 	memset(&res->result, 0, sizeof(res->result));
 	res->id = sv->fake_result == SIM_FAKE_WRONG_ID ? id + 1 : id;
 	res->error = 0;
-	if (sv->fake_result == SIM_FAKE_POSITIVE_ERROR)
+	if (sv->fake_result == SIM_FAKE_POSITIVE_ERROR) {
 		res->error = 5;
-	else if (sv->fake_result == SIM_FAKE_EPERM)
+	} else if (sv->fake_result == SIM_FAKE_EPERM) {
 		res->error = -EPERM;
-	else if (id == KVMI_CMD_GET_REGISTERS) {
+	} else if (id == KVMI_CMD_GET_REGISTERS) {
 		res->result.get_registers.mode = KVMI_X86_MODE_PROT64;
 		res->result.get_registers.regs.groups = KVMI_REGS_ALL;
 		res->result.get_registers.regs.rax = 0xabcd0000ULL + c;
@@ -264,7 +264,7 @@ static inline struct kvmi_reply *sim_wait_reply(struct sim *s, uint32_t i)
 		/* K6: NEED_KICK, full barrier, recheck, then sleep. */
 		__atomic_fetch_or(&vs->flags, KVMI_VCPU_NEED_KICK,
 				  __ATOMIC_RELAXED);
-		smp_mb();
+		smp_mb();	/* pairs with the tool's T3 */
 		if (load_acquire(&rp->seq) == sv->seq ||
 		    load_acquire(&sim_cmd(s, i)->seq) != sv->cmd_seen) {
 			__atomic_fetch_and(&vs->flags, ~KVMI_VCPU_NEED_KICK,
