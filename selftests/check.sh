@@ -5,7 +5,8 @@
 #   selftests/check.sh [--host-only | --vm-only] [--debug]
 #
 # In the VM: every kvmi-ring selftest (x86_64/kvmi_*_test), the user
-# library's test against the kernel (userlib/tests/vm) and the stock KVM
+# library's tests against the kernel (userlib/tests/vm: the library, and
+# its examples attached to a VMM) and the stock KVM
 # selftests of selftests/stock-pass.list; then, in a second boot, the stock
 # list again with introspection hooked on every VM they create (run-in-vm
 # --hooked; not with --debug). Logs go to build/. The last line
@@ -61,7 +62,7 @@ if [ $vm = 1 ]; then
 	if make -s -C "$top/userlib" vmtest O="$base/userlib-normal" \
 		TREE="$base/tree" HDR="$base/obj-normal/usr/include" \
 		SELFTESTS="$base/selftests-normal" > "$top/build/userlib-vmtest.log" 2>&1; then
-		kvmi_tests="$kvmi_tests ../userlib-normal/kvmi_lib_test"
+		kvmi_tests="$kvmi_tests ../userlib-normal/kvmi_lib_test ../userlib-normal/examples_test"
 	else
 		echo "check: building userlib's in-VM test failed:"
 		tail -n 20 "$top/build/userlib-vmtest.log"

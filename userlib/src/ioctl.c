@@ -87,7 +87,7 @@ int kvmi_dom_set_wait_mode(struct kvmi_dom *dom, uint32_t vcpu,
 		.mode = mode,
 		.spin_ns = spin_ns,
 	};
-	uint32_t i;
+	uint32_t i, n;
 	int r;
 
 	if (vcpu != KVMI_ALL_VCPUS && vcpu >= dom->max_vcpus)
@@ -97,7 +97,13 @@ int kvmi_dom_set_wait_mode(struct kvmi_dom *dom, uint32_t vcpu,
 		return r;
 	if (vcpu != KVMI_ALL_VCPUS)
 		return kvmi_vcpu_set_tool_mode(&dom->vcpus[vcpu], mode, spin_ns);
+	/* The pages of vCPUs not created yet can't be touched (SIGBUS). */
+	n = kvmi_dom_nr_vcpus(dom);
 	for (i = 0; i < dom->max_vcpus; i++) {
+		if (i < n) {
+			kvmi_vcpu_set_tool_mode(&dom->vcpus[i], mode, spin_ns);
+			continue;
+		}
 		dom->vcpus[i].tool.mode = mode;
 		dom->vcpus[i].tool.spin_ns = spin_ns;
 	}
