@@ -450,6 +450,146 @@ TEST_F(lib, close_answers_pending_event)
 	ASSERT_EQ(0, kvmi_dom_open(self->vm->fd, &self->dom));
 }
 
+/* Commands in an event, then the reply: the guest sees both. */
+TEST_F(lib, command_then_reply)
+{
+	struct kvmi_x86_regs regs;
+	struct kvmi_event ev;
+
+	if (kvmi_dom_check_command(self->dom, KVMI_CMD_SET_REGISTERS))
+		SKIP(return, "no KVMI_CMD_SET_REGISTERS in this kernel");
+	ASSERT_EQ(0, enable(self->dom));
+	runner_start(&self->r, self->vcpu);
+	ASSERT_EQ(0, kvmi_vcpu_wait_event(self->v, &ev, -1));
+	ASSERT_EQ(0, kvmi_vcpu_get_registers(self->v, &regs, NULL, NULL));
+	ASSERT_EQ(ev.regs.rip, regs.rip);
+	ASSERT_EQ(ARG0, regs.rbx);
+	regs.groups = KVMI_REGS_GPRS;
+	regs.rbx = 0x4242;
+	ASSERT_EQ(0, kvmi_vcpu_set_registers(self->v, &regs));
+	ASSERT_EQ(0, kvmi_vcpu_get_registers(self->v, &regs, NULL, NULL));
+	ASSERT_EQ(0x4242, regs.rbx);
+	/* A register group the kernel refuses: its error, passed through. */
+	regs.groups = 0x80;
+	ASSERT_EQ(-EINVAL, kvmi_vcpu_set_registers(self->v, &regs));
+	ASSERT_EQ(0, kvmi_vcpu_reply(self->v, KVMI_ACTION_CONTINUE, 0, NULL,
+				     NULL));
+	ASSERT_GUEST_SAW(&self->r, 0, 0x4242);
+}
+
+/* A guest that counts until told to stop. */
+static volatile uint64_t guest_count, guest_stop;
+
+static void guest_loop(void)
+{
+	while (!guest_stop)
+		guest_count++;
+	GUEST_SYNC2(guest_count, 0);
+}
+
+/* PAUSE_VCPU through the library: the PAUSE event, commands, UNPAUSE. */
+TEST(pause_event)
+{
+	volatile uint64_t *count, *stop;
+	struct kvm_vcpu *vcpu;
+	struct kvmi_x86_regs regs;
+	struct kvmi_event ev;
+	struct kvmi_vcpu *v;
+	struct kvmi_dom *dom;
+	struct kvmi_done d;
+	struct kvm_vm *vm;
+	struct runner r;
+	uint64_t c0;
+
+	TEST_REQUIRE(have_kvmi());
+	vm = vm_create_with_one_vcpu(&vcpu, guest_loop);
+	count = addr_gva2hva(vm, (vm_vaddr_t)&guest_count);
+	stop = addr_gva2hva(vm, (vm_vaddr_t)&guest_stop);
+	ASSERT_EQ(0, kvmi_dom_open(vm->fd, &dom));
+	v = kvmi_dom_vcpu(dom, 0);
+	if (kvmi_dom_check_command(dom, KVMI_CMD_PAUSE_VCPU))
+		SKIP(goto out, "no KVMI_IOCTL_PAUSE_VCPU in this kernel");
+	runner_start(&r, vcpu);
+	while (!*count)
+		;
+
+	/* Paused: its event, commands in it, the reply resumes it. */
+	ASSERT_EQ(0, kvmi_dom_pause_vcpu(dom, 0));
+	ASSERT_EQ(0, kvmi_vcpu_wait_event(v, &ev, -1));
+	ASSERT_EQ(KVMI_EVENT_PAUSE, ev.id);
+	if (!kvmi_dom_check_command(dom, KVMI_CMD_GET_REGISTERS)) {
+		ASSERT_EQ(0, kvmi_vcpu_get_registers(v, &regs, NULL, NULL));
+		ASSERT_EQ(ev.regs.rip, regs.rip);
+	}
+	c0 = *count;
+	ASSERT_EQ(0, kvmi_vcpu_reply(v, KVMI_ACTION_CONTINUE, 0, NULL, NULL));
+	while (*count == c0)
+		;
+	ASSERT_EQ(0, kvmi_vcpu_done(v, &d));
+	ASSERT_EQ(ev.seq, d.seq);
+	ASSERT_EQ(KVMI_DONE_REPLY, d.reason);
+
+	/* Paused again, then unpaused without a reply. */
+	ASSERT_EQ(0, kvmi_dom_pause_all(dom));
+	ASSERT_EQ(0, kvmi_vcpu_wait_event(v, &ev, -1));
+	ASSERT_EQ(KVMI_EVENT_PAUSE, ev.id);
+	ASSERT_EQ(0, kvmi_dom_unpause(dom, KVMI_ALL_VCPUS));
+	while (kvmi_vcpu_done(v, &d) || d.seq != ev.seq)
+		;
+	ASSERT_EQ(KVMI_DONE_UNPAUSE, d.reason);
+	/* The late reply is harmless (the kernel ignores it). */
+	ASSERT_EQ(0, kvmi_vcpu_reply(v, KVMI_ACTION_CONTINUE, 0, NULL, NULL));
+
+	*stop = 1;
+	pthread_join(r.thread, NULL);
+	ASSERT_EQ(0, r.ret);
+	ASSERT_EQ(UCALL_SYNC, r.ucall);
+out:
+	kvmi_dom_close(dom);
+	kvm_vm_free(vm);
+}
+
+static void guest_int3(void)
+{
+	asm volatile("int3");
+	GUEST_SYNC2(1, 0);
+}
+
+/* BREAKPOINT: RETRY executes the INT3 again, CONTINUE skips it. */
+TEST(breakpoint_retry_then_continue)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvmi_event ev, ev2;
+	struct kvmi_vcpu *v;
+	struct kvmi_dom *dom;
+	struct kvm_vm *vm;
+	struct runner r;
+
+	TEST_REQUIRE(have_kvmi());
+	vm = vm_create_with_one_vcpu(&vcpu, guest_int3);
+	ASSERT_EQ(0, kvmi_dom_open(vm->fd, &dom));
+	v = kvmi_dom_vcpu(dom, 0);
+	if (kvmi_dom_check_event(dom, KVMI_EVENT_BREAKPOINT))
+		SKIP(goto out, "no KVMI_EVENT_BREAKPOINT in this kernel");
+	ASSERT_EQ(0, kvmi_dom_control_event(dom, 0, KVMI_EVENT_BREAKPOINT, 1,
+					    0));
+	runner_start(&r, vcpu);
+	ASSERT_EQ(0, kvmi_vcpu_wait_event(v, &ev, -1));
+	ASSERT_EQ(KVMI_EVENT_BREAKPOINT, ev.id);
+	ASSERT_EQ(1, ev.data.breakpoint.insn_len);
+	ASSERT_EQ(ev.regs.rip, ev.data.breakpoint.gva);
+	ASSERT_EQ(0, kvmi_vcpu_reply(v, KVMI_ACTION_RETRY, 0, NULL, NULL));
+	ASSERT_EQ(0, kvmi_vcpu_wait_event(v, &ev2, -1));
+	ASSERT_EQ(KVMI_EVENT_BREAKPOINT, ev2.id);
+	ASSERT_NE(ev.seq, ev2.seq);
+	ASSERT_EQ(ev.regs.rip, ev2.regs.rip);
+	ASSERT_EQ(0, kvmi_vcpu_reply(v, KVMI_ACTION_CONTINUE, 0, NULL, NULL));
+	ASSERT_GUEST_SAW(&r, 1, 0);
+out:
+	kvmi_dom_close(dom);
+	kvm_vm_free(vm);
+}
+
 /* The VM is destroyed under the dom: waits end with -ENODEV. */
 TEST(vm_destroyed_under_dom)
 {
