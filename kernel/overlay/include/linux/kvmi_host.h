@@ -19,6 +19,7 @@ struct kvm_vcpu;
 
 int kvmi_check_extension(struct kvm *kvm);
 int kvmi_ioctl_open(struct kvm *kvm, void __user *argp);
+int kvmi_vm_ioctl(struct kvm *kvm, unsigned int ioctl, void __user *argp);
 int kvmi_vcpu_create(struct kvm_vcpu *vcpu);
 void kvmi_vcpu_online(struct kvm_vcpu *vcpu);
 void kvmi_vcpu_free(struct kvm_vcpu *vcpu);
@@ -38,6 +39,12 @@ static inline int kvmi_check_extension(struct kvm *kvm)
 }
 
 static inline int kvmi_ioctl_open(struct kvm *kvm, void __user *argp)
+{
+	return -ENOTTY;
+}
+
+static inline int kvmi_vm_ioctl(struct kvm *kvm, unsigned int ioctl,
+				void __user *argp)
 {
 	return -ENOTTY;
 }

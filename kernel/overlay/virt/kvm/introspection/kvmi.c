@@ -9,6 +9,7 @@
  * locking and the lifetime rules.
  */
 #include <linux/anon_inodes.h>
+#include <linux/eventfd.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/poll.h>
@@ -57,8 +58,8 @@ static void kvmi_free(struct kvmi *kvmi)
  *
  * The last reference frees it after an RCU grace period: a vCPU may have
  * found it through vcpu->kvmi just before the detach (kvmi_vcpu.c). Every
- * caller may sleep; the last put only happens at close() or at the VM's
- * destruction.
+ * caller may sleep; the last put only happens at close(), at the VM's
+ * destruction or at the end of KVM_INTROSPECTION_UNHOOK.
  */
 void kvmi_put(struct kvmi *kvmi)
 {
@@ -261,8 +262,14 @@ static __poll_t kvmi_poll(struct file *file, poll_table *wait)
 {
 	struct kvmi *kvmi = file->private_data;
 
+	__poll_t mask = 0;
+
 	poll_wait(file, &kvmi->wq, wait);
-	return kvmi_is_detached(kvmi) ? EPOLLHUP : 0;
+	if (READ_ONCE(kvmi->vm_state->flags) & KVMI_VM_UNHOOK)
+		mask |= EPOLLPRI;
+	if (kvmi_is_detached(kvmi))
+		mask |= EPOLLHUP;
+	return mask;
 }
 
 static const struct file_operations kvmi_fops = {
@@ -428,4 +435,76 @@ void kvmi_destroy_vm(struct kvm *kvm)
 {
 	if (kvm->kvmi)
 		kvmi_detach(kvm);
+}
+
+/* Raise the UNHOOK event: a VM event, which stops no vCPU (10.2). */
+static void kvmi_unhook_event(struct kvmi *kvmi)
+{
+	struct eventfd_ctx *ctx;
+
+	WRITE_ONCE(kvmi->vm_state->flags,
+		   kvmi->vm_state->flags | KVMI_VM_UNHOOK);
+	kvmi_vm_state_publish(kvmi);
+
+	rcu_read_lock();
+	ctx = rcu_dereference(kvmi->notify);
+	if (ctx)
+		eventfd_signal(ctx);
+	rcu_read_unlock();
+	wake_up_poll(&kvmi->wq, EPOLLPRI);
+}
+
+/**
+ * kvmi_unhook() - KVM_INTROSPECTION_UNHOOK
+ * @kvm: the VM, whose creator calls
+ * @argp: the caller's struct kvmi_unhook
+ *
+ * Asks the tool to leave (the UNHOOK event, raised once), waits for it to
+ * close the fd, and with KVMI_UNHOOK_FORCE detaches it when the time is
+ * up, as a close() would.
+ *
+ * Return: 0 once detached, or -errno (kvmi.rst, section 6.4).
+ */
+int kvmi_unhook(struct kvm *kvm, void __user *argp)
+{
+	struct kvmi_unhook uh;
+	struct kvmi *kvmi;
+	long r = 0;
+
+	if (copy_from_user(&uh, argp, sizeof(uh)))
+		return -EFAULT;
+	if ((uh.flags & ~KVMI_UNHOOK_FORCE) || uh.padding)
+		return -EINVAL;
+
+	mutex_lock(&kvm->lock);
+	kvmi = kvm->kvmi;
+	if (!kvmi) {
+		mutex_unlock(&kvm->lock);
+		return -ENOENT;
+	}
+	refcount_inc(&kvmi->refcount);
+	if (!(kvmi->vm_state->flags & KVMI_VM_UNHOOK))
+		kvmi_unhook_event(kvmi);
+	mutex_unlock(&kvm->lock);
+
+	/* kvmi_detach() wakes kvmi->wq. */
+	if (uh.timeout_ns)
+		r = wait_event_interruptible_hrtimeout(kvmi->wq,
+						       kvmi_is_detached(kvmi),
+						       ns_to_ktime(uh.timeout_ns));
+	if (r == -ERESTARTSYS) {
+		r = -EINTR;
+	} else if (kvmi_is_detached(kvmi)) {
+		r = 0;
+	} else if (uh.flags & KVMI_UNHOOK_FORCE) {
+		mutex_lock(&kvm->lock);
+		if (kvm->kvmi == kvmi)
+			kvmi_detach(kvm);
+		mutex_unlock(&kvm->lock);
+		r = 0;
+	} else {
+		r = -ETIMEDOUT;
+	}
+	kvmi_put(kvmi);
+	return r;
 }

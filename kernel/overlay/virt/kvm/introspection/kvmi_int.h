@@ -123,6 +123,7 @@ struct kvmi_kick {
  * @pending_seq: the sequence number of the event in flight.
  * @pending_id: its KVMI_EVENT_* id; 0 when no event is in flight.
  * @rcopy: the kernel's copy of the reply, validated before use.
+ * @deadline: when the pending event's deadline expires (ktime ns); 0: never.
  * @cmd_seq: the sequence number of the last command served.
  * @ccopy: the kernel's copy of the command being served.
  * @sregs: scratch space for writing the special registers.
@@ -159,6 +160,7 @@ struct kvmi_vcpu {
 	u32 pending_seq;
 	u16 pending_id;
 	struct kvmi_reply rcopy;
+	u64 deadline;
 	u32 cmd_seq;
 	struct kvmi_cmd ccopy;
 	struct kvm_sregs2 sregs;
@@ -223,6 +225,13 @@ struct kvmi_vcpu *kvmi_vcpu_by_idx(struct kvmi *kvmi, u32 idx);
 
 long kvmi_ioctl_dispatch(struct kvmi *kvmi, struct kvm *kvm,
 			 unsigned int cmd, void __user *argp);
+
+/* kvmi_vm.c */
+bool kvmi_command_allowed(struct kvm *kvm, u32 id);
+bool kvmi_event_allowed(struct kvm *kvm, u32 id);
+
+/* kvmi.c: KVM_INTROSPECTION_UNHOOK */
+int kvmi_unhook(struct kvm *kvm, void __user *argp);
 
 /* kvmi_mem.c */
 int kvmi_mem_vm_alloc(struct kvmi *kvmi);

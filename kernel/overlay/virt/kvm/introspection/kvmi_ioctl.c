@@ -168,19 +168,28 @@ static int kvmi_control_events(struct kvmi *kvmi, struct kvm *kvm,
 		return -EOPNOTSUPP;
 	if (ce.param)
 		return -EINVAL;
-
 	if (ce.vcpu != KVMI_ALL_VCPUS) {
 		kv = kvmi_vcpu_by_idx(kvmi, ce.vcpu);
 		if (!kv)
 			return -ENOENT;
+	}
+
+	/*
+	 * Against kvmi_vcpu_create(), which copies the defaults, and against
+	 * KVM_INTROSPECTION_SET_ALLOWED, which disables what it denies.
+	 */
+	mutex_lock(&kvm->lock);
+	if (!kvmi_event_allowed(kvm, ce.event)) {
+		mutex_unlock(&kvm->lock);
+		return -EPERM;
+	}
+	if (ce.vcpu != KVMI_ALL_VCPUS) {
 		kvmi_set_event(&kv->events, ce.event, ce.enable);
 		if (ce.event == KVMI_EVENT_BREAKPOINT)
 			kvmi_request_vcpu(kvm, ce.vcpu);
+		mutex_unlock(&kvm->lock);
 		return 0;
 	}
-
-	/* Against kvmi_vcpu_create(), which copies the defaults. */
-	mutex_lock(&kvm->lock);
 	kvmi_set_event(&kvmi->events, ce.event, ce.enable);
 	for (i = 0; i < kvmi->max_vcpus; i++) {
 		kv = kvmi_vcpu_by_idx(kvmi, i);
@@ -333,7 +342,9 @@ static int kvmi_unpause(struct kvmi *kvmi, void __user *argp)
 	return 0;
 }
 
-static int kvmi_check(void __user *argp, bool (*implemented)(u32 id))
+static int kvmi_check(struct kvm *kvm, void __user *argp,
+		      bool (*implemented)(u32 id),
+		      bool (*allowed)(struct kvm *kvm, u32 id))
 {
 	struct kvmi_check chk;
 
@@ -341,6 +352,8 @@ static int kvmi_check(void __user *argp, bool (*implemented)(u32 id))
 		return -EFAULT;
 	if (chk.flags)
 		return -EINVAL;
+	if (!allowed(kvm, chk.id))
+		return -EPERM;
 	return implemented(chk.id) ? 0 : -EOPNOTSUPP;
 }
 
@@ -358,6 +371,9 @@ long kvmi_ioctl_dispatch(struct kvmi *kvmi, struct kvm *kvm,
 {
 	if (_IOC_TYPE(cmd) != KVMI_IOCTL_MAGIC)
 		return -ENOTTY;
+	if (kvmi_command_implemented(_IOC_NR(cmd)) &&
+	    !kvmi_command_allowed(kvm, _IOC_NR(cmd)))
+		return -EPERM;
 
 	switch (_IOC_NR(cmd)) {
 	case KVMI_CMD_GET_VERSION:
@@ -365,9 +381,11 @@ long kvmi_ioctl_dispatch(struct kvmi *kvmi, struct kvm *kvm,
 	case KVMI_CMD_GET_LAYOUT:
 		return kvmi_get_layout(kvmi, argp);
 	case KVMI_CMD_CHECK_COMMAND:
-		return kvmi_check(argp, kvmi_command_implemented);
+		return kvmi_check(kvm, argp, kvmi_command_implemented,
+				  kvmi_command_allowed);
 	case KVMI_CMD_CHECK_EVENT:
-		return kvmi_check(argp, kvmi_event_implemented);
+		return kvmi_check(kvm, argp, kvmi_event_implemented,
+				  kvmi_event_allowed);
 	case KVMI_CMD_GET_GUEST_INFO:
 		return kvmi_get_guest_info(kvm, argp);
 	case KVMI_CMD_CONTROL_EVENTS:

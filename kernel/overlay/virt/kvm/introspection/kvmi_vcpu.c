@@ -191,6 +191,7 @@ static void kvmi_event_publish(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 {
 	struct kvmi_vcpu_state *vs = kv->state;
 	struct kvmi_event *ev = kv->event;
+	u64 reply_ns = READ_ONCE(vcpu->kvm->kvmi_settings.reply_ns);
 	u32 s = kv->seq + 1;
 
 	if (!s)
@@ -211,6 +212,7 @@ static void kvmi_event_publish(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 	ev->mode = kvmi_x86_mode(vcpu, &ev->regs);
 	ev->cpl = kvm_x86_call(get_cpl)(vcpu);
 	ev->timestamp_ns = ktime_get_ns();
+	kv->deadline = reply_ns ? ev->timestamp_ns + reply_ns : 0;
 
 	/* K1: pairs with the tool's load-acquire of ev->seq (T1). */
 	smp_store_release(&ev->seq, s);
@@ -263,11 +265,18 @@ static bool kvmi_wait_over(struct kvmi_vcpu *kv, u32 gen)
 	       READ_ONCE(kv->wait_gen) != gen;
 }
 
+/* The VMM's deadline for the pending event has expired. */
+static bool kvmi_deadline_passed(struct kvmi_vcpu *kv)
+{
+	return kv->deadline && ktime_get_ns() >= kv->deadline;
+}
+
 enum kvmi_wait_result {
 	KVMI_WAIT_REPLY,	/* the reply is there */
 	KVMI_WAIT_CMD,		/* a command is there */
 	KVMI_WAIT_DETACHED,	/* introspection ended */
 	KVMI_WAIT_UNPAUSE,	/* KVMI_IOCTL_UNPAUSE ended the PAUSE event */
+	KVMI_WAIT_DEADLINE,	/* the VMM's reply deadline expired */
 	KVMI_WAIT_SIGNAL,	/* a signal is pending */
 	KVMI_WAIT_AGAIN,	/* doorbells or wait mode changed */
 	KVMI_WAIT_SLEEP,	/* the spin budget is spent */
@@ -294,6 +303,8 @@ static enum kvmi_wait_result kvmi_spin(struct kvmi_vcpu *kv, u32 mode,
 			return KVMI_WAIT_DETACHED;
 		if (kvmi_unpaused(kv))
 			return KVMI_WAIT_UNPAUSE;
+		if (kvmi_deadline_passed(kv))
+			return KVMI_WAIT_DEADLINE;
 		if (signal_pending(current))
 			return KVMI_WAIT_SIGNAL;
 		if (READ_ONCE(kv->wait_gen) != gen)
@@ -321,8 +332,22 @@ static enum kvmi_wait_result kvmi_sleep(struct kvmi_vcpu *kv, u32 gen)
 	 */
 	smp_mb();
 	if (!kvmi_wait_over(kv, gen)) {
+		u64 now = ktime_get_ns();
+		ktime_t left;
+		long r = 0;
+
 		kvmi_count(&kv->counters->sleeps);
-		if (wait_event_interruptible(kv->wq, kvmi_wait_over(kv, gen)))
+		if (!kv->deadline) {
+			r = wait_event_interruptible(kv->wq,
+						     kvmi_wait_over(kv, gen));
+		} else if (now < kv->deadline) {
+			/* Ends with -ETIME at the deadline: the spin sees it. */
+			left = ns_to_ktime(kv->deadline - now);
+			r = wait_event_interruptible_hrtimeout(kv->wq,
+							       kvmi_wait_over(kv, gen),
+							       left);
+		}
+		if (r == -ERESTARTSYS)
 			res = KVMI_WAIT_SIGNAL;
 		if (atomic_xchg(&kv->kicked, 0))
 			kvmi_count(&kv->counters->kicks);
@@ -696,6 +721,8 @@ static int kvmi_cmd_run(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 
 	if (c->id < KVMI_CMD_VCPU_FIRST)
 		return -EINVAL;	/* 0 or an ioctl */
+	if (!kvmi_command_allowed(vcpu->kvm, c->id))
+		return -EPERM;
 	if (c->flags || c->padding1 || c->padding2)
 		return -EINVAL;
 
@@ -740,6 +767,20 @@ static void kvmi_cmd_serve(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv)
 	kvmi_count(&kv->counters->commands);
 	/* K5: pairs with the tool's load-acquire of res->seq (T5). */
 	smp_store_release(&res->seq, seq);
+}
+
+/* Why an event ended without the tool's reply; counts the deadlines. */
+static u8 kvmi_default_reason(struct kvmi_vcpu *kv, enum kvmi_wait_result res)
+{
+	switch (res) {
+	case KVMI_WAIT_DEADLINE:
+		kvmi_count(&kv->counters->deadlines);
+		return KVMI_DONE_DEADLINE;
+	case KVMI_WAIT_UNPAUSE:
+		return KVMI_DONE_UNPAUSE;
+	default:
+		return KVMI_DONE_DETACH;
+	}
 }
 
 /* K7: the event is finished. */
@@ -800,11 +841,13 @@ static int kvmi_hypercall_resume(struct kvm_vcpu *vcpu);
 /* Wait for the reply to the pending HYPERCALL event and apply it. */
 static int kvmi_hypercall_wait(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv)
 {
+	enum kvmi_wait_result res;
 	u8 action = KVMI_ACTION_CONTINUE;
 	u32 groups = 0;
 	u8 reason;
 
-	switch (kvmi_event_wait(vcpu, kv)) {
+	res = kvmi_event_wait(vcpu, kv);
+	switch (res) {
 	case KVMI_WAIT_SIGNAL:
 		/*
 		 * Leave KVM_RUN with the event pending; the next KVM_RUN
@@ -821,7 +864,7 @@ static int kvmi_hypercall_wait(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv)
 					 &action, &groups);
 		break;
 	default:
-		reason = KVMI_DONE_DETACH;
+		reason = kvmi_default_reason(kv, res);
 		break;
 	}
 	kvmi_event_done(kv, action, reason);
@@ -942,11 +985,13 @@ static int kvmi_pause_complete(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 /* Wait for the reply to the pending PAUSE event and apply it. */
 static int kvmi_pause_wait(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv)
 {
+	enum kvmi_wait_result res;
 	u8 action = KVMI_ACTION_CONTINUE;
 	u32 groups;
 	u8 reason;
 
-	switch (kvmi_event_wait(vcpu, kv)) {
+	res = kvmi_event_wait(vcpu, kv);
+	switch (res) {
 	case KVMI_WAIT_SIGNAL:
 		/*
 		 * Leave KVM_RUN with the event pending; the request brings
@@ -962,11 +1007,8 @@ static int kvmi_pause_wait(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv)
 		reason = kvmi_reply_take(vcpu, kv, KVMI_ACTION_CONTINUE,
 					 &action, &groups);
 		break;
-	case KVMI_WAIT_UNPAUSE:
-		reason = KVMI_DONE_UNPAUSE;
-		break;
 	default:
-		reason = KVMI_DONE_DETACH;
+		reason = kvmi_default_reason(kv, res);
 		break;
 	}
 	kvmi_event_done(kv, action, reason);
@@ -1066,13 +1108,15 @@ static int kvmi_breakpoint_resume(struct kvm_vcpu *vcpu);
 /* Wait for the reply to the pending BREAKPOINT event and apply it. */
 static int kvmi_breakpoint_wait(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv)
 {
+	enum kvmi_wait_result res;
 	/* Our own copy, in the read-only event slot. */
 	u8 insn_len = kv->event->data.breakpoint.insn_len;
 	u8 action = KVMI_ACTION_ALLOW;
 	u32 groups = 0;
 	u8 reason;
 
-	switch (kvmi_event_wait(vcpu, kv)) {
+	res = kvmi_event_wait(vcpu, kv);
+	switch (res) {
 	case KVMI_WAIT_SIGNAL:
 		/* As for HYPERCALL: the next KVM_RUN resumes the wait. */
 		WRITE_ONCE(kv->state->flags,
@@ -1086,7 +1130,7 @@ static int kvmi_breakpoint_wait(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv)
 					 &action, &groups);
 		break;
 	default:
-		reason = KVMI_DONE_DETACH;
+		reason = kvmi_default_reason(kv, res);
 		break;
 	}
 	kvmi_event_done(kv, action, reason);
