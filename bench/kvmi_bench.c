@@ -28,9 +28,11 @@
  * guest's memory with hugetlbfs (2 MiB pages).
  *
  * Rows (all by default): tsc, exit_io, usfwd, kvmi_block, kvmi_hybrid,
- * kvmi_poll, kvmi_bp_block, kvmi_bp_hybrid, kvmi_bp_poll (skipped on a
- * kernel without KVMI_EVENT_BREAKPOINT), exit_io_hooked, cpuid,
- * cpuid_hooked, nonblock. Each round
+ * kvmi_poll, lib_block, lib_hybrid, lib_poll (the same HYPERCALL round
+ * trip, the tool written with libkvmi's public API), kvmi_bp_block,
+ * kvmi_bp_hybrid, kvmi_bp_poll (skipped on a kernel without
+ * KVMI_EVENT_BREAKPOINT), exit_io_hooked, cpuid, cpuid_hooked, nonblock.
+ * Each round
  * runs ITER/ROUNDS events of every row in turn, so that slow drifts of
  * the machine spread evenly over the rows.
  */
@@ -54,6 +56,8 @@
 #include "processor.h"
 #include "ucall_common.h"
 #include "kvmi_util.h"
+
+#include <kvmi/kvmi.h>	/* libkvmi, the user library (userlib/) */
 
 /* A port no in-kernel device claims: each OUT exits to userspace. */
 #define BENCH_PORT	0xe0
@@ -236,6 +240,7 @@ struct row {
 	uint16_t event;			/* KVMI_EVENT_* for the kvmi rows */
 	int mode;			/* KVMI_WAIT_* for the kvmi rows */
 	int hooked;			/* introspection open, nothing enabled */
+	int lib;			/* the tool uses libkvmi */
 	int skip;			/* the kernel lacks the event */
 	struct series guest, cycle, delivery;
 	uint64_t events;
@@ -257,6 +262,9 @@ struct run {
 	/* kvmi */
 	int fd, notify, kick;
 	struct kvmi_maps m;
+	/* libkvmi */
+	struct kvmi_dom *dom;
+	struct kvmi_vcpu *lv;
 	/* userspace forwarding */
 	int sock[2];
 };
@@ -402,7 +410,11 @@ static void *kvmi_tool(void *arg)
 
 	pin(1);
 	while ((s = tool_wait(r, s))) {
-		memcpy(&copy, ev, sizeof(copy));
+		/*
+		 * The compiler's copy, as in any tool (and libkvmi): a plain
+		 * memcpy() here is the selftest library's byte loop.
+		 */
+		__builtin_memcpy(&copy, ev, sizeof(copy));
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		TEST_ASSERT(READ_ONCE(ev->seq) == s && copy.seq == s,
 			    "event %u rewritten while copied", s);
@@ -440,6 +452,71 @@ static void kvmi_detach(struct run *r)
 	close(r->fd);
 	close(r->notify);
 	close(r->kick);
+}
+
+/*
+ * The same tool written with libkvmi, the user library, and only its
+ * public API: kvmi_vcpu_wait_event() waits the vCPU's way (the tool mode
+ * that kvmi_dom_set_wait_mode() set with the vCPU's) and pops a copy of
+ * the event, kvmi_vcpu_reply() answers it. The guest raises exactly r->n
+ * events, so the tool stops after as many (it needs no stop flag, and
+ * waits for ever: the poll path reads no clock).
+ */
+static void *lib_tool(void *arg)
+{
+	struct run *r = arg;
+	struct kvmi_event ev;
+	uint64_t prev = 0;
+	int ret;
+
+	pin(1);
+	while (r->seen < r->n) {
+		ret = kvmi_vcpu_wait_event(r->lv, &ev, -1);
+		TEST_ASSERT(!ret, "kvmi_vcpu_wait_event: %s", strerror(-ret));
+		tool_record(r, now_ns(), &prev, ev.timestamp_ns);
+		ret = kvmi_vcpu_reply(r->lv, KVMI_ACTION_CONTINUE, 0, NULL,
+				      NULL);
+		TEST_ASSERT(!ret, "kvmi_vcpu_reply: %s", strerror(-ret));
+		progress(r->row->name, r->seen, r->n);
+	}
+	return NULL;
+}
+
+/*
+ * Setup through the library too: open and map (kvmi_dom_open()), the
+ * wait mode of both sides, the event; a vCPU that may sleep gets
+ * doorbells of its own now rather than at its first wait.
+ */
+static void lib_attach(struct run *r, int mode, uint16_t event)
+{
+	int ret;
+
+	ret = kvmi_dom_open(r->vm->fd, &r->dom);
+	TEST_ASSERT(!ret, "kvmi_dom_open: %s", strerror(-ret));
+	ret = kvmi_dom_set_wait_mode(r->dom, KVMI_ALL_VCPUS, mode,
+				     mode == KVMI_WAIT_HYBRID ?
+				     KVMI_WAIT_DEFAULT_SPIN_NS : 0);
+	TEST_ASSERT(!ret, "kvmi_dom_set_wait_mode: %s", strerror(-ret));
+	ret = kvmi_dom_control_event(r->dom, KVMI_ALL_VCPUS, event, 1, 0);
+	TEST_ASSERT(!ret, "kvmi_dom_control_event: %s", strerror(-ret));
+	r->lv = kvmi_dom_vcpu(r->dom, 0);
+	TEST_ASSERT(r->lv, "kvmi_dom_vcpu(0): no vCPU 0");
+	if (mode != KVMI_WAIT_POLL) {
+		ret = kvmi_vcpu_own_doorbell(r->lv);
+		TEST_ASSERT(ret >= 0, "kvmi_vcpu_own_doorbell: %s",
+			    strerror(-ret));
+	}
+}
+
+static void lib_detach(struct run *r)
+{
+	int ret;
+
+	if (!r->dom)
+		return;
+	ret = kvmi_dom_close(r->dom);
+	TEST_ASSERT(!ret, "kvmi_dom_close: %s", strerror(-ret));
+	r->dom = NULL;
 }
 
 /* Userspace forwarding: what the VMM thread sends the tool per event. */
@@ -549,7 +626,9 @@ static void run_row_round(struct row *row, uint64_t n)
 	r.delivery = calloc(n, sizeof(uint64_t));
 	TEST_ASSERT(r.cycle && r.delivery, "out of memory");
 
-	if (row->event)
+	if (row->lib)
+		lib_attach(&r, row->mode, row->event);
+	else if (row->event)
 		kvmi_attach(&r, row->mode, row->event);
 	else if (row->hooked)
 		kvmi_attach(&r, KVMI_WAIT_HYBRID, 0);
@@ -568,7 +647,7 @@ static void run_row_round(struct row *row, uint64_t n)
 		WRITE_ONCE(r.stop, 1);
 		if (row->tool == fwd_tool)
 			shutdown(r.sock[0], SHUT_RDWR);
-		else
+		else if (!row->lib)	/* lib_tool stops after n events */
 			TEST_ASSERT(write(r.notify, &(uint64_t){1}, 8) == 8,
 				    "write(notify)");
 		pthread_join(tool, NULL);
@@ -593,6 +672,7 @@ static void run_row_round(struct row *row, uint64_t n)
 		close(r.sock[0]);
 		close(r.sock[1]);
 	}
+	lib_detach(&r);
 	kvmi_detach(&r);
 	free(r.cycle);
 	free(r.delivery);
@@ -603,12 +683,19 @@ static struct row rows[] = {
 	{ .name = "tsc", .kind = G_TSC },
 	{ .name = "exit_io", .kind = G_EXIT_IO },
 	{ .name = "usfwd", .kind = G_INT3, .tool = fwd_tool },
+	/* Each libkvmi row right after the raw-ABI row of its mode. */
 	{ .name = "kvmi_block", .kind = G_HYPERCALL, .tool = kvmi_tool,
 	  .event = KVMI_EVENT_HYPERCALL, .mode = KVMI_WAIT_BLOCK },
+	{ .name = "lib_block", .kind = G_HYPERCALL, .tool = lib_tool,
+	  .event = KVMI_EVENT_HYPERCALL, .mode = KVMI_WAIT_BLOCK, .lib = 1 },
 	{ .name = "kvmi_hybrid", .kind = G_HYPERCALL, .tool = kvmi_tool,
 	  .event = KVMI_EVENT_HYPERCALL, .mode = KVMI_WAIT_HYBRID },
+	{ .name = "lib_hybrid", .kind = G_HYPERCALL, .tool = lib_tool,
+	  .event = KVMI_EVENT_HYPERCALL, .mode = KVMI_WAIT_HYBRID, .lib = 1 },
 	{ .name = "kvmi_poll", .kind = G_HYPERCALL, .tool = kvmi_tool,
 	  .event = KVMI_EVENT_HYPERCALL, .mode = KVMI_WAIT_POLL },
+	{ .name = "lib_poll", .kind = G_HYPERCALL, .tool = lib_tool,
+	  .event = KVMI_EVENT_HYPERCALL, .mode = KVMI_WAIT_POLL, .lib = 1 },
 	{ .name = "kvmi_bp_block", .kind = G_INT3, .tool = kvmi_tool,
 	  .event = KVMI_EVENT_BREAKPOINT, .mode = KVMI_WAIT_BLOCK },
 	{ .name = "kvmi_bp_hybrid", .kind = G_INT3, .tool = kvmi_tool,

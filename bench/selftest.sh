@@ -37,6 +37,9 @@ rows usfwd 4000
 rows kvmi_block 2100
 rows kvmi_hybrid 1100
 rows kvmi_poll 360
+rows lib_block 2310
+rows lib_hybrid 1100
+rows lib_poll 370
 rows exit_io_hooked 1010
 rows cpuid 1000
 rows cpuid_hooked 1030
@@ -110,8 +113,23 @@ check "microbench median, not mean" \
 	q 'r["microbench"]["ns_per_round_trip"]["BM_slot_poll/real_time"] == 150 and t["slot protocol poll <= 2x raw ping-pong"]["value"] == 1.5'
 check "perf breakdown of the exits" \
 	q 'r["perf_exits"]["kvmi_poll"] == {"exits": 40, "entry_to_exit_p50": 30000, "exit_to_entry_p50": 20000, "entry_to_exit_p90": 30000, "exit_to_entry_p90": 20000}'
+check "library overhead: ratios of p50s and means, paired by round" \
+	q '[(o["mode"], o["ratio_p50"], o["ratio_mean"], o["ratio_p50_paired"]) for o in r["lib_overhead"]] == [("block", 1.1, 1.1, 1.1), ("hybrid", 1.0, 1.0, 1.0), ("poll", 1.0278, 1.0278, 1.0278)]'
+check "library poll target met at 1.028x" \
+	q 't["libkvmi poll p50 <= 1.05x kvmi-ring poll p50"]["met"] is True and t["libkvmi poll p50 <= 1.05x kvmi-ring poll p50"]["value"] == 1.028'
+check "table.md has the library rows and their overhead" \
+	grep -q "| libkvmi poll | 18.5 |.*| poll mode | 1.028x | 1.028x | 1.028x |" <(tr '\n' ' ' < "$out/table.md")
 check "targets from the guest TSC when it agrees with the tool" \
 	q 'r["targets_from"] == "guest" and r["guest_tsc_suspect_rows"] == []'
+cp -r "$raw" "$tmp/raw3"
+seq 1 100 | awk '{ print $1 * 400 }' > "$tmp/raw3/lib_poll.guest"
+seq 1 100 | awk '{ print $1 * 900 }' > "$tmp/raw3/lib_poll.delivery"
+check "report.py runs with a slow library" python3 "$here/report.py" \
+	--raw "$tmp/raw3" --machine "$tmp/machine.txt" --out "$tmp/out3"
+check "then the library poll target is missed, with the delivery figures" \
+	python3 -c 'import json, sys
+t = {x["target"]: x for x in json.load(open(sys.argv[1]))["targets"]}["libkvmi poll p50 <= 1.05x kvmi-ring poll p50"]
+sys.exit(not (t["met"] is False and t["value"] == 1.111 and "delivery" in t["note"] and "45.0 us with the library, 18.0 us raw" in t["note"]))' "$tmp/out3/results.json"
 echo "tsc_stable=0" >> "$raw/l1.txt"
 check "report.py runs with L1's TSC unstable" python3 "$here/report.py" \
 	--raw "$raw" --machine "$tmp/machine.txt" --out "$tmp/out2"
