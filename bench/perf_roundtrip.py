@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-only
 """Round trips from kernel timestamps: pair each kvmi_event_send record
-with the kvmi_reply record of the same vCPU and sequence number, in the
-output of `perf script -F time,event,trace --ns` (bench/perf-roundtrip.sh
-makes it), and print percentiles and a histogram.
+with the kvmi_reply record of the same vCPU and sequence number (and the
+same thread, when the output names it: both fire on the vCPU's thread,
+so VMs traced together don't mix), in the output of `perf script -F
+tid,time,event,trace --ns` (bench/perf-roundtrip.sh makes it), and print
+percentiles and a histogram.
 
     bench/perf_roundtrip.py PERF_SCRIPT_OUTPUT [--json FILE]
 
@@ -19,11 +21,16 @@ import sys
 
 LINE = re.compile(r"\s(\d+\.\d+):\s+(\w+):(?:kvmi_)?(event_send|reply):?\s*(.*)$")
 FIELD = {k: re.compile(r"\b%s[=: ]\s*(0x[0-9a-fA-F]+|\d+)" % k)
-         for k in ("vcpu", "seq", "id")}
+         for k in ("vcpu", "seq", "id", "event")}
+# The thread, right before the timestamp: "comm TID [CPU] TIME:" or
+# "TID TIME:" (perf script -F [comm,]tid[,cpu],time,...).
+TID = re.compile(r"(?:^|\s)(\d+)(?:/\d+)?\s+(?:\[\d+\]\s+)?$")
 
 
 def field(trace, name):
     m = FIELD[name].search(trace)
+    if not m and name == "id":  # the event id is printed "event N" too
+        m = FIELD["event"].search(trace)
     return int(m.group(1), 0) if m else None
 
 
@@ -52,10 +59,12 @@ def main():
                 field(trace, "id")
             if vcpu is None or seq is None:
                 continue
+            tm = TID.search(line[:m.start() + 1])
+            key = (tm.group(1) if tm else None, vcpu, seq)
             if kind == "event_send":
-                pending[(vcpu, seq)] = (t, ev)
+                pending[key] = (t, ev)
             else:
-                start = pending.pop((vcpu, seq), None)
+                start = pending.pop(key, None)
                 if start is None:
                     unmatched += 1
                     continue

@@ -161,6 +161,24 @@ sys.exit(0 if eval(sys.argv[2]) else 1)' "$tmp/perf.json" "$1"
 check "kernel-side round trip per event id" \
 	pq 'r["3"]["n"] == 50 and r["3"]["p50"] == 500'
 check "both trace systems" pq 'r["4"]["n"] == 50 and r["4"]["p50"] == 200' 
+# Two VMs traced together: vCPU 0 of each, the same seqs, told apart by
+# the thread; the kernel's own format ("event N" for the id).
+{
+	for i in $(seq 1 20); do
+		t=$((i * 1000))
+		printf '      kvmi_bench    65 [000]     5.%09d: kvmi:kvmi_event_send: vcpu 0 seq %d event 3 rip 0x4162f5 ts 1\n' $t "$i"
+		printf '      kvmi_bench    66 [001]     5.%09d: kvmi:kvmi_event_send: vcpu 0 seq %d event 3 rip 0x4162f5 ts 1\n' $((t + 1)) "$i"
+		printf '      kvmi_bench    65 [000]     5.%09d:   kvmi:kvmi_doorbell: vcpu 0 notify suppressed\n' $((t + 2))
+		printf '      kvmi_bench    66 [001]     5.%09d:      kvmi:kvmi_reply: vcpu 0 seq %d event 3 action 0 flags 0x0 reason 1 ts 1\n' $((t + 301)) "$i"
+		printf '      kvmi_bench    65 [000]     5.%09d:      kvmi:kvmi_reply: vcpu 0 seq %d event 3 action 0 flags 0x0 reason 1 ts 1\n' $((t + 700)) "$i"
+	done
+} > "$tmp/perf2.txt"
+check "perf_roundtrip.py on two VMs at once" \
+	python3 "$here/perf_roundtrip.py" "$tmp/perf2.txt" --json "$tmp/perf2.json"
+check "the same vCPU and seq of two VMs paired by thread" \
+	python3 -c 'import json, sys
+r = json.load(open(sys.argv[1]))["by_event_id"]["3"]
+sys.exit(not (r["n"] == 40 and r["p50"] == 300 and r["max"] == 700))' "$tmp/perf2.json"
 : > "$tmp/empty.txt"
 check "no record: an error" bash -c "! python3 '$here/perf_roundtrip.py' '$tmp/empty.txt'"
 
