@@ -16,6 +16,8 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
+#include <trace/events/kvmi.h>
+
 #include "kvmi_int.h"
 
 /* Sizes fixed by version 1; a later version may only grow them. */
@@ -172,6 +174,7 @@ static int kvmi_attach(struct kvmi *kvmi, struct kvm *kvm)
 	WRITE_ONCE(kvmi->vm_state->nr_vcpus, nr_vcpus);
 	kvmi_vm_state_publish(kvmi);
 
+	++kvm->stat.kvmi_opens;
 	refcount_inc(&kvmi->refcount);	/* the VM's reference */
 	spin_lock(&kvmi->lock);
 	WRITE_ONCE(kvmi->kvm, kvm);
@@ -451,6 +454,7 @@ static void kvmi_unhook_event(struct kvmi *kvmi)
 	if (ctx)
 		eventfd_signal(ctx);
 	rcu_read_unlock();
+	trace_kvmi_doorbell(KVMI_ALL_VCPUS, KVMI_TRACE_VM_NOTIFY);
 	wake_up_poll(&kvmi->wq, EPOLLPRI);
 }
 
@@ -483,6 +487,7 @@ int kvmi_unhook(struct kvm *kvm, void __user *argp)
 		return -ENOENT;
 	}
 	refcount_inc(&kvmi->refcount);
+	++kvm->stat.kvmi_unhooks;
 	if (!(kvmi->vm_state->flags & KVMI_VM_UNHOOK))
 		kvmi_unhook_event(kvmi);
 	mutex_unlock(&kvm->lock);
@@ -498,8 +503,10 @@ int kvmi_unhook(struct kvm *kvm, void __user *argp)
 		r = 0;
 	} else if (uh.flags & KVMI_UNHOOK_FORCE) {
 		mutex_lock(&kvm->lock);
-		if (kvm->kvmi == kvmi)
+		if (kvm->kvmi == kvmi) {
 			kvmi_detach(kvm);
+			++kvm->stat.kvmi_forced_unhooks;
+		}
 		mutex_unlock(&kvm->lock);
 		r = 0;
 	} else {

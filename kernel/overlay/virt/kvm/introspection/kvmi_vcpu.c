@@ -15,6 +15,9 @@
 #include "x86.h"
 #include "kvmi_int.h"
 
+#define CREATE_TRACE_POINTS
+#include <trace/events/kvmi.h>
+
 /* The length of VMCALL and VMMCALL. */
 #define KVMI_HYPERCALL_INSN_LEN	3
 
@@ -61,6 +64,17 @@ static void kvmi_count(u64 *counter)
 	/* Single writer (this vCPU); the tool reads without ordering. */
 	WRITE_ONCE(*counter, *counter + 1);
 }
+
+static void kvmi_count_both(struct kvmi_vcpu *kv, size_t offset, u64 *stat)
+{
+	kvmi_count((u64 *)((u8 *)kv->counters + offset));
+	++*stat;
+}
+
+/* Count in the shared counters and in KVM's binary stats (the vCPU's). */
+#define kvmi_stat(vcpu, kv, name)					\
+	kvmi_count_both(kv, offsetof(struct kvmi_vcpu_counters, name),	\
+			&(vcpu)->stat.kvmi_##name)
 
 static void kvmi_get_segment(struct kvm_vcpu *vcpu,
 			     struct kvmi_x86_segment *s, int seg)
@@ -216,7 +230,8 @@ static void kvmi_event_publish(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 
 	/* K1: pairs with the tool's load-acquire of ev->seq (T1). */
 	smp_store_release(&ev->seq, s);
-	kvmi_count(&kv->counters->events);
+	kvmi_stat(vcpu, kv, events);
+	trace_kvmi_event_send(kv->idx, s, id, ev->regs.rip, ev->timestamp_ns);
 	WRITE_ONCE(vs->flags, vs->flags | KVMI_VCPU_WAITING);
 
 	/*
@@ -225,10 +240,13 @@ static void kvmi_event_publish(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 	 * ev->seq (T0). Either it sees the event or we see it sleeps.
 	 */
 	smp_mb();
-	if (READ_ONCE(kv->tstate->flags) & KVMI_TOOL_POLLING)
-		kvmi_count(&kv->counters->notify_suppressed);
-	else if (kvmi_notify(kv))
-		kvmi_count(&kv->counters->notify_signals);
+	if (READ_ONCE(kv->tstate->flags) & KVMI_TOOL_POLLING) {
+		kvmi_stat(vcpu, kv, notify_suppressed);
+		trace_kvmi_doorbell(kv->idx, KVMI_TRACE_NOTIFY_SUPPRESSED);
+	} else if (kvmi_notify(kv)) {
+		kvmi_stat(vcpu, kv, notify_signals);
+		trace_kvmi_doorbell(kv->idx, KVMI_TRACE_NOTIFY);
+	}
 }
 
 /* K3: the reply to the pending event is published. */
@@ -282,7 +300,8 @@ enum kvmi_wait_result {
 	KVMI_WAIT_SLEEP,	/* the spin budget is spent */
 };
 
-static enum kvmi_wait_result kvmi_spin(struct kvmi_vcpu *kv, u32 mode,
+static enum kvmi_wait_result kvmi_spin(struct kvm_vcpu *vcpu,
+				       struct kvmi_vcpu *kv, u32 mode,
 				       u64 spin_ns, u32 gen)
 {
 	u64 start = ktime_get_ns();
@@ -292,11 +311,11 @@ static enum kvmi_wait_result kvmi_spin(struct kvmi_vcpu *kv, u32 mode,
 		bool reply = kvmi_reply_seen(kv);
 
 		if (kvmi_cmd_seen(kv)) {
-			kvmi_count(&kv->counters->spin_hits);
+			kvmi_stat(vcpu, kv, spin_hits);
 			return KVMI_WAIT_CMD;
 		}
 		if (reply) {
-			kvmi_count(&kv->counters->spin_hits);
+			kvmi_stat(vcpu, kv, spin_hits);
 			return KVMI_WAIT_REPLY;
 		}
 		if (kvmi_is_detached(kv->kvmi))
@@ -319,7 +338,8 @@ static enum kvmi_wait_result kvmi_spin(struct kvmi_vcpu *kv, u32 mode,
 	}
 }
 
-static enum kvmi_wait_result kvmi_sleep(struct kvmi_vcpu *kv, u32 gen)
+static enum kvmi_wait_result kvmi_sleep(struct kvm_vcpu *vcpu,
+					struct kvmi_vcpu *kv, u32 gen)
 {
 	struct kvmi_vcpu_state *vs = kv->state;
 	enum kvmi_wait_result res = KVMI_WAIT_AGAIN;
@@ -336,7 +356,7 @@ static enum kvmi_wait_result kvmi_sleep(struct kvmi_vcpu *kv, u32 gen)
 		ktime_t left;
 		long r = 0;
 
-		kvmi_count(&kv->counters->sleeps);
+		kvmi_stat(vcpu, kv, sleeps);
 		if (!kv->deadline) {
 			r = wait_event_interruptible(kv->wq,
 						     kvmi_wait_over(kv, gen));
@@ -349,8 +369,10 @@ static enum kvmi_wait_result kvmi_sleep(struct kvmi_vcpu *kv, u32 gen)
 		}
 		if (r == -ERESTARTSYS)
 			res = KVMI_WAIT_SIGNAL;
-		if (atomic_xchg(&kv->kicked, 0))
-			kvmi_count(&kv->counters->kicks);
+		if (atomic_xchg(&kv->kicked, 0)) {
+			kvmi_stat(vcpu, kv, kicks);
+			trace_kvmi_doorbell(kv->idx, KVMI_TRACE_KICK);
+		}
 	}
 	WRITE_ONCE(vs->flags, vs->flags & ~KVMI_VCPU_NEED_KICK);
 	return res;
@@ -379,9 +401,9 @@ static enum kvmi_wait_result kvmi_event_wait(struct kvm_vcpu *vcpu,
 		if (!kvmi_vcpu_has_kick(kv))
 			mode = KVMI_WAIT_POLL;
 
-		res = kvmi_spin(kv, mode, spin_ns, gen);
+		res = kvmi_spin(vcpu, kv, mode, spin_ns, gen);
 		if (res == KVMI_WAIT_SLEEP)
-			res = kvmi_sleep(kv, gen);
+			res = kvmi_sleep(vcpu, kv, gen);
 		if (res == KVMI_WAIT_CMD) {
 			kvm_vcpu_srcu_read_lock(vcpu);
 			kvmi_cmd_serve(vcpu, kv);
@@ -687,11 +709,11 @@ static u8 kvmi_reply_take(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 		*groups = rp->regs.groups;
 	}
 	*action = rp->action;
-	kvmi_count(&kv->counters->replies);
+	kvmi_stat(vcpu, kv, replies);
 	return KVMI_DONE_REPLY;
 
 bad:
-	kvmi_count(&kv->counters->bad_replies);
+	kvmi_stat(vcpu, kv, bad_replies);
 	*action = default_action;
 	return KVMI_DONE_BAD_REPLY;
 }
@@ -758,41 +780,57 @@ static void kvmi_cmd_serve(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv)
 	err = kvmi_cmd_run(vcpu, kv, &res->result);
 	if (err) {
 		memset(&res->result, 0, sizeof(res->result));
-		kvmi_count(&kv->counters->command_errors);
+		kvmi_stat(vcpu, kv, command_errors);
 	}
 	res->id = c->id;
 	res->padding1 = 0;
 	res->error = err;
 	res->padding2 = 0;
-	kvmi_count(&kv->counters->commands);
+	kvmi_stat(vcpu, kv, commands);
 	/* K5: pairs with the tool's load-acquire of res->seq (T5). */
 	smp_store_release(&res->seq, seq);
+	trace_kvmi_command(kv->idx, seq, c->id, err);
 }
 
 /* Why an event ended without the tool's reply; counts the deadlines. */
-static u8 kvmi_default_reason(struct kvmi_vcpu *kv, enum kvmi_wait_result res)
+static u8 kvmi_default_reason(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
+			      enum kvmi_wait_result res)
 {
+	/* The event slot is ours: its timestamp is the one we wrote. */
+	u64 ts = kv->event->timestamp_ns;
+
 	switch (res) {
 	case KVMI_WAIT_DEADLINE:
-		kvmi_count(&kv->counters->deadlines);
+		kvmi_stat(vcpu, kv, deadlines);
+		trace_kvmi_deadline(kv->idx, kv->pending_seq, kv->pending_id,
+				    kv->deadline - ts);
 		return KVMI_DONE_DEADLINE;
 	case KVMI_WAIT_UNPAUSE:
 		return KVMI_DONE_UNPAUSE;
 	default:
+		++vcpu->stat.kvmi_detach_releases;
 		return KVMI_DONE_DETACH;
 	}
 }
 
 /* K7: the event is finished. */
-static void kvmi_event_done(struct kvmi_vcpu *kv, u8 action, u8 reason)
+static void kvmi_event_done(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
+			    u8 action, u8 reason)
 {
 	struct kvmi_vcpu_state *vs = kv->state;
+	u64 ts = kv->event->timestamp_ns;
+	u64 waited = ktime_get_ns() - ts;
 
 	WRITE_ONCE(vs->done_action, action);
 	WRITE_ONCE(vs->done_reason, reason);
 	/* Pairs with the tool's load-acquire of done_seq (T7). */
 	smp_store_release(&vs->done_seq, kv->pending_seq);
 	WRITE_ONCE(vs->flags, vs->flags & ~KVMI_VCPU_WAITING);
+	trace_kvmi_reply(kv->idx, kv->pending_seq, kv->pending_id, action,
+			 reason == KVMI_DONE_REPLY ? kv->rcopy.flags : 0,
+			 reason, ts);
+	vcpu->stat.kvmi_wait_ns += waited;
+	KVM_STATS_LOG_HIST_UPDATE(vcpu->stat.kvmi_wait_hist, waited);
 	kv->pending_id = 0;
 }
 
@@ -864,10 +902,10 @@ static int kvmi_hypercall_wait(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv)
 					 &action, &groups);
 		break;
 	default:
-		reason = kvmi_default_reason(kv, res);
+		reason = kvmi_default_reason(vcpu, kv, res);
 		break;
 	}
-	kvmi_event_done(kv, action, reason);
+	kvmi_event_done(vcpu, kv, action, reason);
 	return kvmi_hypercall_complete(vcpu, action, groups);
 }
 
@@ -1008,10 +1046,10 @@ static int kvmi_pause_wait(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv)
 					 &action, &groups);
 		break;
 	default:
-		reason = kvmi_default_reason(kv, res);
+		reason = kvmi_default_reason(vcpu, kv, res);
 		break;
 	}
-	kvmi_event_done(kv, action, reason);
+	kvmi_event_done(vcpu, kv, action, reason);
 	return kvmi_pause_complete(vcpu, kv, action);
 }
 
@@ -1130,10 +1168,10 @@ static int kvmi_breakpoint_wait(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv)
 					 &action, &groups);
 		break;
 	default:
-		reason = kvmi_default_reason(kv, res);
+		reason = kvmi_default_reason(vcpu, kv, res);
 		break;
 	}
-	kvmi_event_done(kv, action, reason);
+	kvmi_event_done(vcpu, kv, action, reason);
 	return kvmi_breakpoint_complete(vcpu, action, groups, insn_len);
 }
 
