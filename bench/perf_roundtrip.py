@@ -39,38 +39,45 @@ def pct(v, p):
     return v[k]
 
 
+def roundtrips(lines):
+    """Pair the records of lines: ({event id: [ns, ...]}, replies without
+    their event, events without a reply)."""
+    pending = {}
+    rt = {}
+    unmatched = 0
+    for line in lines:
+        m = LINE.search(line)
+        if not m:
+            continue
+        t = float(m.group(1))
+        kind, trace = m.group(3), m.group(4)
+        vcpu, seq, ev = field(trace, "vcpu"), field(trace, "seq"), \
+            field(trace, "id")
+        if vcpu is None or seq is None:
+            continue
+        tm = TID.search(line[:m.start() + 1])
+        key = (tm.group(1) if tm else None, vcpu, seq)
+        if kind == "event_send":
+            pending[key] = (t, ev)
+        else:
+            start = pending.pop(key, None)
+            if start is None:
+                unmatched += 1
+                continue
+            ns = round((t - start[0]) * 1e9)
+            rt.setdefault(start[1] if start[1] is not None else ev,
+                          []).append(ns)
+    return rt, unmatched, len(pending)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("script")
     ap.add_argument("--json")
     a = ap.parse_args()
 
-    pending = {}
-    rt = {}
-    unmatched = 0
     with open(a.script, errors="replace") as f:
-        for line in f:
-            m = LINE.search(line)
-            if not m:
-                continue
-            t = float(m.group(1))
-            kind, trace = m.group(3), m.group(4)
-            vcpu, seq, ev = field(trace, "vcpu"), field(trace, "seq"), \
-                field(trace, "id")
-            if vcpu is None or seq is None:
-                continue
-            tm = TID.search(line[:m.start() + 1])
-            key = (tm.group(1) if tm else None, vcpu, seq)
-            if kind == "event_send":
-                pending[key] = (t, ev)
-            else:
-                start = pending.pop(key, None)
-                if start is None:
-                    unmatched += 1
-                    continue
-                ns = round((t - start[0]) * 1e9)
-                rt.setdefault(start[1] if start[1] is not None else ev,
-                              []).append(ns)
+        rt, unmatched, npending = roundtrips(f)
     if not rt:
         print("perf_roundtrip: no kvmi_event_send/kvmi_reply pair found",
               file=sys.stderr)
@@ -97,10 +104,10 @@ def main():
         for lo, hi, c in s["histogram"]:
             print("  %9.1f - %9.1f us %8d %s" % (lo / 1e3, hi / 1e3, c,
                                                 "#" * max(1, 50 * c // peak)))
-    if unmatched or pending:
+    if unmatched or npending:
         print("(%d replies without their event, %d events without a reply: "
               "the recording started or stopped in between)" %
-              (unmatched, len(pending)))
+              (unmatched, npending))
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"unit": "ns", "by_event_id": out}, f, indent=1)
