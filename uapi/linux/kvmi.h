@@ -851,4 +851,83 @@ struct kvmi_vcpu_counters {
 	__u64 reserved[5];
 };
 
+/* ------------------------------------------------------------------ */
+/* Guest discovery: the control device /dev/kvmi (kvmi.rst, sec. 20)   */
+/* ------------------------------------------------------------------ */
+
+/* KVM_INTROSPECTION_SET_UUID, KVM_INTROSPECTION_GET_UUID (VM, VMM only) */
+struct kvmi_guest_uuid {
+	__u8 uuid[16];		/* SET: not all zero */
+	__u32 flags;		/* none defined: 0 */
+	__u32 padding;
+};
+
+/* KVM_INTROSPECTION_OPT_OUT (VM, VMM only): refuse KVMI_DEV_OPEN_GUEST */
+struct kvmi_opt_out {
+	__u32 flags;		/* none defined: 0 */
+	__u32 padding;
+};
+
+/* Provisional numbers, free in Linux 6.12. */
+#define KVM_INTROSPECTION_SET_UUID	_IOW(KVMIO, 0xdd, struct kvmi_guest_uuid)
+#define KVM_INTROSPECTION_GET_UUID	_IOR(KVMIO, 0xde, struct kvmi_guest_uuid)
+#define KVM_INTROSPECTION_OPT_OUT	_IOW(KVMIO, 0xdf, struct kvmi_opt_out)
+
+/* struct kvmi_guest_record.type */
+#define KVMI_GUEST_ON			1 /* the guest appeared */
+#define KVMI_GUEST_OFF			2 /* the guest is gone */
+#define KVMI_GUEST_OVERFLOW		3 /* records lost: call GET_GUESTS */
+
+/* struct kvmi_guest_record.flags */
+#define KVMI_GUEST_OPTED_OUT		_BITUL(0) /* OPEN_GUEST refused */
+
+/* What read() returns on /dev/kvmi, and KVMI_DEV_GET_GUESTS fills in. */
+struct kvmi_guest_record {
+	__u32 type;		/* KVMI_GUEST_* */
+	__u32 flags;		/* KVMI_GUEST_OPTED_OUT */
+	__u64 seq;		/* discovery sequence number, from 1 */
+	__u64 id;		/* guest id, never reused, never 0 */
+	__u8 uuid[16];
+	__s32 pid;		/* the VMM's pid in the reader's namespace */
+	__u32 nr_vcpus;		/* vCPUs when the record was made */
+	__u32 max_vcpus;
+	__u32 padding;
+	__u64 created_ns;	/* CLOCK_REALTIME when the guest appeared */
+};
+
+/* KVMI_DEV_GET_INFO */
+struct kvmi_discovery_info {
+	__u32 version;		/* KVMI_VERSION */
+	__u32 record_size;	/* sizeof(struct kvmi_guest_record) */
+	__u32 queue_len;	/* records queued per opener at most */
+	__u32 padding;
+	__u64 reserved[2];
+};
+
+/* KVMI_DEV_GET_GUESTS */
+struct kvmi_guest_list {
+	__u64 guests;		/* user address of kvmi_guest_record[count] */
+	__u32 count;		/* in: room in guests; out: records written */
+	__u32 flags;		/* none defined: 0 */
+	__u32 total;		/* out: guests present */
+	__u32 padding;
+	__u64 seq;		/* out: the list is exact as of this seq */
+};
+
+/* KVMI_DEV_OPEN_GUEST; returns the introspection fd (O_CLOEXEC). */
+struct kvmi_open_guest {
+	__u64 id;		/* struct kvmi_guest_record.id */
+	__u64 open;		/* user address of a struct kvmi_open */
+	__u32 flags;		/* none defined: 0 */
+	__u32 padding;
+};
+
+/* /dev/kvmi ioctls: magic 0xDA, numbers 0xc0-0xcf (no command ids). */
+#define KVMI_DEV_GET_INFO \
+	_IOR(KVMI_IOCTL_MAGIC, 0xc0, struct kvmi_discovery_info)
+#define KVMI_DEV_GET_GUESTS \
+	_IOWR(KVMI_IOCTL_MAGIC, 0xc1, struct kvmi_guest_list)
+#define KVMI_DEV_OPEN_GUEST \
+	_IOW(KVMI_IOCTL_MAGIC, 0xc2, struct kvmi_open_guest)
+
 #endif /* _UAPI__LINUX_KVMI_H */
