@@ -371,7 +371,8 @@ TEST(check_event)
 	fd = kvmi_open(vm);
 	for (id = 0; id < 256; id++) {
 		if (id == KVMI_EVENT_HYPERCALL || id == KVMI_EVENT_PAUSE ||
-		    id == KVMI_EVENT_BREAKPOINT) {
+		    id == KVMI_EVENT_BREAKPOINT || id == KVMI_EVENT_CR ||
+		    id == KVMI_EVENT_MSR) {
 			ASSERT_EQ(0, check(fd, KVMI_IOCTL_CHECK_EVENT, id, 0));
 			continue;
 		}

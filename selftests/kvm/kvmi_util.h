@@ -177,6 +177,30 @@ static inline void kvmi_control_events(int fd, uint32_t vcpu,
 	TEST_ASSERT(!r, __KVM_SYSCALL_ERROR("KVMI_IOCTL_CONTROL_EVENTS", r));
 }
 
+/* KVMI_IOCTL_CONTROL_EVENTS with a register (CR, MSR events). */
+static inline int __kvmi_control_events_param(int fd, uint32_t vcpu,
+					      uint16_t event, uint8_t enable,
+					      uint32_t param)
+{
+	struct kvmi_control_events ce = {
+		.vcpu = vcpu,
+		.event = event,
+		.enable = enable,
+		.param = param,
+	};
+
+	return ioctl(fd, KVMI_IOCTL_CONTROL_EVENTS, &ce);
+}
+
+static inline void kvmi_control_events_param(int fd, uint32_t vcpu,
+					     uint16_t event, uint8_t enable,
+					     uint32_t param)
+{
+	int r = __kvmi_control_events_param(fd, vcpu, event, enable, param);
+
+	TEST_ASSERT(!r, __KVM_SYSCALL_ERROR("KVMI_IOCTL_CONTROL_EVENTS", r));
+}
+
 static inline int __kvmi_set_doorbells(int fd, uint32_t vcpu, uint32_t flags,
 				       int notify_fd, int kick_fd)
 {

@@ -150,9 +150,9 @@ struct kvmi_unhook {
 #define KVMI_EVENT_PAUSE		2
 #define KVMI_EVENT_HYPERCALL		3
 #define KVMI_EVENT_BREAKPOINT		4
-/* events of issue 4 */
 #define KVMI_EVENT_CR			5
 #define KVMI_EVENT_MSR			6
+/* events of issue 4 */
 #define KVMI_EVENT_XSETBV		7
 #define KVMI_EVENT_TRAP			8
 #define KVMI_EVENT_DESCRIPTOR		9
@@ -579,14 +579,14 @@ struct kvmi_event_breakpoint {
 	__u8 padding[7];
 };
 
-struct kvmi_event_cr {		/* issue 4 */
+struct kvmi_event_cr {
 	__u32 cr;		/* 0, 3 or 4 */
 	__u32 padding;
 	__u64 old_value;
 	__u64 new_value;
 };
 
-struct kvmi_event_msr {		/* issue 4 */
+struct kvmi_event_msr {
 	__u32 msr;
 	__u32 padding;
 	__u64 old_value;
@@ -670,7 +670,7 @@ struct kvmi_event {
 #define KVMI_REPLY_SET_REGS		_BITUL(0) /* apply regs (regs.groups) */
 #define KVMI_REPLY_SINGLESTEP		_BITUL(1) /* step once (issue 4) */
 
-/* Per-event reply data (issue 4) */
+/* Per-event reply data */
 struct kvmi_reply_cr {
 	__u64 new_value;	/* ALLOW writes this value */
 };
@@ -679,6 +679,7 @@ struct kvmi_reply_msr {
 	__u64 new_value;	/* ALLOW writes this value */
 };
 
+/* Per-event reply data of issue 4 */
 struct kvmi_reply_trap {
 	__u8 vector;
 	__u8 flags;		/* KVMI_EXCEPTION_ERROR_CODE */

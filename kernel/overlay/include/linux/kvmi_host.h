@@ -30,6 +30,11 @@ int kvmi_hypercall_event(struct kvm_vcpu *vcpu);
 int kvmi_vcpu_request(struct kvm_vcpu *vcpu);
 bool kvmi_breakpoint_wanted(struct kvm_vcpu *vcpu);
 int kvmi_breakpoint_event(struct kvm_vcpu *vcpu, u8 insn_len);
+bool kvmi_cr_write_wanted(struct kvm_vcpu *vcpu, u32 cr);
+bool kvmi_cr_write_event(struct kvm_vcpu *vcpu, u32 cr, u64 old_value,
+			 unsigned long *value);
+bool kvmi_msr_write_wanted(struct kvm_vcpu *vcpu, u32 msr);
+bool kvmi_msr_write_event(struct kvm_vcpu *vcpu, u32 msr, u64 *value);
 
 #else
 
@@ -91,6 +96,28 @@ static inline bool kvmi_breakpoint_wanted(struct kvm_vcpu *vcpu)
 static inline int kvmi_breakpoint_event(struct kvm_vcpu *vcpu, u8 insn_len)
 {
 	return 1;
+}
+
+static inline bool kvmi_cr_write_wanted(struct kvm_vcpu *vcpu, u32 cr)
+{
+	return false;
+}
+
+static inline bool kvmi_cr_write_event(struct kvm_vcpu *vcpu, u32 cr,
+				       u64 old_value, unsigned long *value)
+{
+	return true;
+}
+
+static inline bool kvmi_msr_write_wanted(struct kvm_vcpu *vcpu, u32 msr)
+{
+	return false;
+}
+
+static inline bool kvmi_msr_write_event(struct kvm_vcpu *vcpu, u32 msr,
+					u64 *value)
+{
+	return true;
 }
 
 #endif /* CONFIG_KVM_INTROSPECTION */

@@ -213,6 +213,7 @@ static void kvmi_detach(struct kvm *kvm)
 			kvmi_vcpu_wake(kvmi->vcpus[i]);
 	/* Give the intercepts back to KVM and the VMM, before the next entry. */
 	kvm_make_all_cpus_request(kvm, KVM_REQ_INTROSPECTION);
+	kvm_make_all_cpus_request(kvm, KVM_REQ_MSR_FILTER_CHANGED);
 
 	kvmi_put(kvmi);
 }
@@ -408,6 +409,9 @@ void kvmi_vcpu_online(struct kvm_vcpu *vcpu)
 	kvmi_vcpu_publish(kvmi, kv);
 	WRITE_ONCE(kvmi->vm_state->nr_vcpus, kv->idx + 1);
 	kvmi_vm_state_publish(kvmi);
+	/* Intercepts for the events it starts with, before its first entry. */
+	kvm_make_request(KVM_REQ_INTROSPECTION, vcpu);
+	kvm_make_request(KVM_REQ_MSR_FILTER_CHANGED, vcpu);
 }
 
 /**

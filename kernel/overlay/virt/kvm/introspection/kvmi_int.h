@@ -71,6 +71,23 @@ struct kvmi;
 struct kvmi_vcpu;
 struct eventfd_ctx;
 
+/*
+ * The MSRs KVMI_EVENT_MSR can watch: the two ranges of the MSR bitmaps of
+ * VMX and SVM. Bit n of @low is MSR n, bit n of @high is MSR 0xc0000000 + n.
+ */
+#define KVMI_MSR_RANGE		0x2000
+#define KVMI_MSR_HIGH_BASE	0xc0000000U
+
+/**
+ * struct kvmi_msr_set - a set of MSRs whose writes raise KVMI_EVENT_MSR
+ * @low: MSRs 0 to 0x1fff.
+ * @high: MSRs 0xc0000000 to 0xc0001fff.
+ */
+struct kvmi_msr_set {
+	DECLARE_BITMAP(low, KVMI_MSR_RANGE);
+	DECLARE_BITMAP(high, KVMI_MSR_RANGE);
+};
+
 /* struct kvmi_vcpu.pause */
 enum {
 	KVMI_PAUSE_NONE,	/* not paused */
@@ -128,6 +145,13 @@ struct kvmi_kick {
  * @ccopy: the kernel's copy of the command being served.
  * @sregs: scratch space for writing the special registers.
  * @msr_old: the MSRs before a write of KVMI_REGS_MSRS, to undo it.
+ * @killable: the wait in progress ignores all but fatal signals.
+ * @crash: a CR or MSR event was answered with CRASH: the next
+ *	KVM_REQ_INTROSPECTION exits to the VMM, RIP back at @crash_rip.
+ * @crash_rip: where the instruction that raised that event is.
+ * @cr_mask: the control registers whose writes raise KVMI_EVENT_CR (bit n:
+ *	CRn); atomic bitops, like @events.
+ * @msrs: the MSRs whose writes raise KVMI_EVENT_MSR; atomic bitops.
  *
  * Allocated when introspection is opened, or when the vCPU is created
  * while it is open; freed with the struct kvmi. The fields from @seq on
@@ -165,6 +189,12 @@ struct kvmi_vcpu {
 	struct kvmi_cmd ccopy;
 	struct kvm_sregs2 sregs;
 	u64 msr_old[8];
+	bool killable;
+	bool crash;
+	u64 crash_rip;
+
+	unsigned long cr_mask;
+	struct kvmi_msr_set msrs;
 };
 
 /**
@@ -187,6 +217,8 @@ struct kvmi_vcpu {
  * @spin_ns: and its spin budget.
  * @notify: the VM-wide notify eventfd (RCU, under @db_lock).
  * @kick: the VM-wide kick eventfd (under @db_lock).
+ * @cr_mask: the CR events new vCPUs start with.
+ * @msrs: the MSR events new vCPUs start with.
  */
 struct kvmi {
 	refcount_t refcount;
@@ -203,6 +235,8 @@ struct kvmi {
 	u64 spin_ns;
 	struct eventfd_ctx __rcu *notify;
 	struct kvmi_kick *kick;
+	unsigned long cr_mask;
+	struct kvmi_msr_set msrs;
 };
 
 /* kvmi.c */
@@ -214,6 +248,7 @@ bool kvmi_is_detached(struct kvmi *kvmi);
 void kvmi_vcpu_init(struct kvmi_vcpu *kv);
 void kvmi_vcpu_wake(struct kvmi_vcpu *kv);
 void kvmi_vcpu_unpause(struct kvmi_vcpu *kv);
+unsigned long *kvmi_msr_bit(struct kvmi_msr_set *set, u32 msr, u32 *bit);
 
 /* kvmi_doorbell.c */
 int kvmi_ioctl_set_doorbells(struct kvmi *kvmi, struct kvm *kvm,

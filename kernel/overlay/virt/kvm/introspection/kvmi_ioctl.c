@@ -97,8 +97,16 @@ static bool kvmi_command_implemented(u32 id)
 /* The events this kernel implements. */
 static bool kvmi_event_implemented(u32 id)
 {
-	return id == KVMI_EVENT_HYPERCALL || id == KVMI_EVENT_PAUSE ||
-	       id == KVMI_EVENT_BREAKPOINT;
+	switch (id) {
+	case KVMI_EVENT_HYPERCALL:
+	case KVMI_EVENT_PAUSE:
+	case KVMI_EVENT_BREAKPOINT:
+	case KVMI_EVENT_CR:
+	case KVMI_EVENT_MSR:
+		return true;
+	default:
+		return false;
+	}
 }
 
 /**
@@ -138,12 +146,77 @@ static void kvmi_set_event(unsigned long *events, u16 event, bool enable)
 		clear_bit(event, events);
 }
 
+/* Whether @param names a register the event can be enabled for. */
+static bool kvmi_event_param_valid(struct kvmi *kvmi, u16 event, u32 param)
+{
+	u32 bit;
+
+	switch (event) {
+	case KVMI_EVENT_CR:
+		return param == 0 || param == 3 || param == 4;
+	case KVMI_EVENT_MSR:
+		return !!kvmi_msr_bit(&kvmi->msrs, param, &bit);
+	default:
+		return !param;
+	}
+}
+
+/* Enable or disable @ce's event in one set of events and registers. */
+static void kvmi_set_events(unsigned long *events, unsigned long *cr_mask,
+			    struct kvmi_msr_set *msrs,
+			    const struct kvmi_control_events *ce)
+{
+	unsigned long *map;
+	u32 bit;
+
+	switch (ce->event) {
+	case KVMI_EVENT_CR:
+		kvmi_set_event(cr_mask, ce->param, ce->enable);
+		break;
+	case KVMI_EVENT_MSR:
+		map = kvmi_msr_bit(msrs, ce->param, &bit);
+		kvmi_set_event(map, bit, ce->enable);
+		break;
+	default:
+		kvmi_set_event(events, ce->event, ce->enable);
+		break;
+	}
+}
+
+/*
+ * The request that makes the vCPUs of @mask (NULL: all) update the
+ * intercepts of @event before their next entry, once out of guest mode.
+ */
+static void kvmi_update_intercepts(struct kvm *kvm, u16 event,
+				   unsigned long *mask)
+{
+	unsigned int req;
+
+	switch (event) {
+	case KVMI_EVENT_BREAKPOINT:
+	case KVMI_EVENT_CR:
+		req = KVM_REQ_INTROSPECTION;
+		break;
+	case KVMI_EVENT_MSR:
+		/* The MSR bitmaps are recomputed, our interceptions added. */
+		req = KVM_REQ_MSR_FILTER_CHANGED;
+		break;
+	default:
+		return;
+	}
+	if (mask)
+		kvm_make_vcpus_request_mask(kvm, req | KVM_REQUEST_WAIT, mask);
+	else
+		kvm_make_all_cpus_request(kvm, req | KVM_REQUEST_WAIT);
+}
+
 /*
  * KVMI_IOCTL_CONTROL_EVENTS. The HYPERCALL event needs no interception
  * change: the vCPU tests its bit at the hypercall exit. The BREAKPOINT
- * event changes the #BP intercept, which only the vCPU itself may do:
- * KVM_REQ_INTROSPECTION with KVM_REQUEST_WAIT takes it out of guest mode
- * and it updates its exception bitmap before its next entry. Either way
+ * and CR events change the #BP and CR intercepts, the MSR event the MSR
+ * bitmap, which only the vCPU itself may do: a request with
+ * KVM_REQUEST_WAIT takes it out of guest mode and it updates them before
+ * its next entry. Either way
  * the change is in effect for every guest instruction executed after the
  * ioctl returns.
  */
@@ -166,7 +239,7 @@ static int kvmi_control_events(struct kvmi *kvmi, struct kvm *kvm,
 	}
 	if (!kvmi_event_implemented(ce.event))
 		return -EOPNOTSUPP;
-	if (ce.param)
+	if (!kvmi_event_param_valid(kvmi, ce.event, ce.param))
 		return -EINVAL;
 	if (ce.vcpu != KVMI_ALL_VCPUS) {
 		kv = kvmi_vcpu_by_idx(kvmi, ce.vcpu);
@@ -184,21 +257,22 @@ static int kvmi_control_events(struct kvmi *kvmi, struct kvm *kvm,
 		return -EPERM;
 	}
 	if (ce.vcpu != KVMI_ALL_VCPUS) {
-		kvmi_set_event(&kv->events, ce.event, ce.enable);
-		if (ce.event == KVMI_EVENT_BREAKPOINT)
-			kvmi_request_vcpu(kvm, ce.vcpu);
+		DECLARE_BITMAP(mask, KVM_MAX_VCPUS) = {};
+
+		kvmi_set_events(&kv->events, &kv->cr_mask, &kv->msrs, &ce);
+		__set_bit(ce.vcpu, mask);
+		kvmi_update_intercepts(kvm, ce.event, mask);
 		mutex_unlock(&kvm->lock);
 		return 0;
 	}
-	kvmi_set_event(&kvmi->events, ce.event, ce.enable);
+	kvmi_set_events(&kvmi->events, &kvmi->cr_mask, &kvmi->msrs, &ce);
 	for (i = 0; i < kvmi->max_vcpus; i++) {
 		kv = kvmi_vcpu_by_idx(kvmi, i);
 		if (kv)
-			kvmi_set_event(&kv->events, ce.event, ce.enable);
+			kvmi_set_events(&kv->events, &kv->cr_mask, &kv->msrs,
+					&ce);
 	}
-	if (ce.event == KVMI_EVENT_BREAKPOINT)
-		kvm_make_all_cpus_request(kvm, KVM_REQ_INTROSPECTION |
-					  KVM_REQUEST_WAIT);
+	kvmi_update_intercepts(kvm, ce.event, NULL);
 	mutex_unlock(&kvm->lock);
 	return 0;
 }

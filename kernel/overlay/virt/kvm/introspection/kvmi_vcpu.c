@@ -44,7 +44,30 @@ void kvmi_vcpu_init(struct kvmi_vcpu *kv)
 	kv->events = READ_ONCE(kvmi->events);
 	kv->wait_mode = READ_ONCE(kvmi->wait_mode);
 	kv->spin_ns = READ_ONCE(kvmi->spin_ns);
+	kv->cr_mask = READ_ONCE(kvmi->cr_mask);
+	kv->msrs = kvmi->msrs;
 	init_waitqueue_head(&kv->wq);
+}
+
+/**
+ * kvmi_msr_bit() - find the bit of an MSR in a struct kvmi_msr_set
+ * @set: the set
+ * @msr: the MSR index
+ * @bit: where to put the bit number in the returned bitmap
+ *
+ * Return: the bitmap that holds @msr, or NULL if no set can hold it.
+ */
+unsigned long *kvmi_msr_bit(struct kvmi_msr_set *set, u32 msr, u32 *bit)
+{
+	if (msr < KVMI_MSR_RANGE) {
+		*bit = msr;
+		return set->low;
+	}
+	if (msr - KVMI_MSR_HIGH_BASE < KVMI_MSR_RANGE) {
+		*bit = msr - KVMI_MSR_HIGH_BASE;
+		return set->high;
+	}
+	return NULL;
 }
 
 /**
@@ -300,6 +323,17 @@ enum kvmi_wait_result {
 	KVMI_WAIT_SLEEP,	/* the spin budget is spent */
 };
 
+/*
+ * A CR or MSR event waits inside the write it intercepts, where KVM can't
+ * leave KVM_RUN and come back: only a fatal signal ends its wait.
+ */
+static bool kvmi_signal_pending(struct kvmi_vcpu *kv)
+{
+	if (kv->killable)
+		return fatal_signal_pending(current);
+	return signal_pending(current);
+}
+
 static enum kvmi_wait_result kvmi_spin(struct kvm_vcpu *vcpu,
 				       struct kvmi_vcpu *kv, u32 mode,
 				       u64 spin_ns, u32 gen)
@@ -324,7 +358,7 @@ static enum kvmi_wait_result kvmi_spin(struct kvm_vcpu *vcpu,
 			return KVMI_WAIT_UNPAUSE;
 		if (kvmi_deadline_passed(kv))
 			return KVMI_WAIT_DEADLINE;
-		if (signal_pending(current))
+		if (kvmi_signal_pending(kv))
 			return KVMI_WAIT_SIGNAL;
 		if (READ_ONCE(kv->wait_gen) != gen)
 			return KVMI_WAIT_AGAIN;
@@ -357,15 +391,23 @@ static enum kvmi_wait_result kvmi_sleep(struct kvm_vcpu *vcpu,
 		long r = 0;
 
 		kvmi_stat(vcpu, kv, sleeps);
-		if (!kv->deadline) {
+		if (!kv->deadline && kv->killable) {
+			r = wait_event_killable(kv->wq, kvmi_wait_over(kv, gen));
+		} else if (!kv->deadline) {
 			r = wait_event_interruptible(kv->wq,
 						     kvmi_wait_over(kv, gen));
 		} else if (now < kv->deadline) {
 			/* Ends with -ETIME at the deadline: the spin sees it. */
 			left = ns_to_ktime(kv->deadline - now);
-			r = wait_event_interruptible_hrtimeout(kv->wq,
-							       kvmi_wait_over(kv, gen),
-							       left);
+			if (kv->killable)
+				r = __wait_event_hrtimeout(kv->wq,
+							   kvmi_wait_over(kv, gen),
+							   left, TASK_KILLABLE);
+			else
+				r = __wait_event_hrtimeout(kv->wq,
+							   kvmi_wait_over(kv, gen),
+							   left,
+							   TASK_INTERRUPTIBLE);
 		}
 		if (r == -ERESTARTSYS)
 			res = KVMI_WAIT_SIGNAL;
@@ -429,6 +471,12 @@ static bool kvmi_action_valid(u16 id, u8 action)
 	case KVMI_EVENT_PAUSE:
 	case KVMI_EVENT_HYPERCALL:
 		return action == KVMI_ACTION_CONTINUE ||
+		       action == KVMI_ACTION_CRASH;
+	case KVMI_EVENT_CR:
+	case KVMI_EVENT_MSR:
+		return action == KVMI_ACTION_CONTINUE ||
+		       action == KVMI_ACTION_ALLOW ||
+		       action == KVMI_ACTION_DENY ||
 		       action == KVMI_ACTION_CRASH;
 	default:
 		return false;
@@ -500,6 +548,11 @@ static bool kvmi_reply_valid(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 	/* ALLOW delivers the #BP of the INT3 where it is (10.5). */
 	if (kv->pending_id == KVMI_EVENT_BREAKPOINT &&
 	    rp->action == KVMI_ACTION_ALLOW &&
+	    (rp->regs.groups & KVMI_REGS_RIP))
+		return false;
+	/* KVM completes the intercepted write: it moves RIP itself (10.6). */
+	if ((kv->pending_id == KVMI_EVENT_CR ||
+	     kv->pending_id == KVMI_EVENT_MSR) &&
 	    (rp->regs.groups & KVMI_REGS_RIP))
 		return false;
 	return kvmi_regs_valid(vcpu, &rp->regs);
@@ -1076,6 +1129,18 @@ int kvmi_vcpu_request(struct kvm_vcpu *vcpu)
 	if (!kv)
 		return 1;	/* detached: pause requests are dropped */
 
+	if (kv->crash) {
+		/* A CR or MSR event answered with CRASH (10.6, 10.7). */
+		kv->crash = false;
+		kvm_rip_write(vcpu, kv->crash_rip);
+		kvmi_vcpu_put(kv);
+		memset(&vcpu->run->system_event, 0,
+		       sizeof(vcpu->run->system_event));
+		vcpu->run->exit_reason = KVM_EXIT_SYSTEM_EVENT;
+		vcpu->run->system_event.type = KVM_SYSTEM_EVENT_CRASH;
+		return 0;
+	}
+
 	if (kv->pending_id == KVMI_EVENT_PAUSE) {
 		WRITE_ONCE(kv->state->flags,
 			   kv->state->flags | KVMI_VCPU_WAITING);
@@ -1223,4 +1288,158 @@ int kvmi_breakpoint_event(struct kvm_vcpu *vcpu, u8 insn_len)
 	r = kvmi_breakpoint_wait(vcpu, kv);
 	kvmi_vcpu_put(kv);
 	return r;
+}
+
+/*
+ * Wait for the reply to the pending CR or MSR event and apply it. The
+ * vCPU is inside the intercepted write: KVM completes the instruction
+ * when this returns, so the wait can't be left for the VMM and resumed
+ * (13.5); only a fatal signal ends it early, with the default action.
+ *
+ * Return: whether the write goes ahead, with *@value.
+ */
+static bool kvmi_write_event_wait(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
+				  u64 *value)
+{
+	enum kvmi_wait_result res;
+	u8 action = KVMI_ACTION_CONTINUE;
+	u32 groups = 0;
+	u8 reason;
+
+	kv->killable = true;
+	res = kvmi_event_wait(vcpu, kv);
+	kv->killable = false;
+	if (res == KVMI_WAIT_REPLY)
+		reason = kvmi_reply_take(vcpu, kv, KVMI_ACTION_CONTINUE,
+					 &action, &groups);
+	else
+		reason = kvmi_default_reason(vcpu, kv, res);
+	kvmi_event_done(vcpu, kv, action, reason);
+
+	switch (action) {
+	case KVMI_ACTION_ALLOW:
+		/* The same layout for both events; read from our copy. */
+		if (kv->rcopy.event == KVMI_EVENT_CR)
+			*value = kv->rcopy.data.cr.new_value;
+		else
+			*value = kv->rcopy.data.msr.new_value;
+		return true;
+	case KVMI_ACTION_DENY:
+		return false;
+	case KVMI_ACTION_CRASH:
+		/* KVM moves RIP past the instruction; the crash puts it back. */
+		kv->crash = true;
+		kv->crash_rip = kvm_rip_read(vcpu);
+		kvm_make_request(KVM_REQ_INTROSPECTION, vcpu);
+		return false;
+	default:
+		return true;
+	}
+}
+
+/**
+ * kvmi_cr_write_wanted() - tell whether a CR write goes to the introspection
+ * @vcpu: the vCPU
+ * @cr: the control register: 0, 3 or 4
+ *
+ * Return: true if the tool enabled KVMI_EVENT_CR for @cr on @vcpu: the
+ * vendor code intercepts its writes and kvmi_cr_write_event() handles them.
+ */
+bool kvmi_cr_write_wanted(struct kvm_vcpu *vcpu, u32 cr)
+{
+	struct kvmi_vcpu *kv;
+	bool wanted;
+
+	rcu_read_lock();
+	kv = READ_ONCE(vcpu->kvmi);
+	wanted = kv && test_bit(cr, &kv->cr_mask);
+	rcu_read_unlock();
+	return wanted;
+}
+
+/**
+ * kvmi_cr_write_event() - raise KVMI_EVENT_CR and wait for the reply
+ * @vcpu: the vCPU, on its own thread, about to write a control register
+ * @cr: the register: 0, 3 or 4
+ * @old_value: its current value
+ * @value: in: the value the guest writes; out: the value to write
+ *
+ * Return: true if the write goes ahead with *@value, false if it doesn't
+ * happen (DENY, CRASH): the caller then completes the instruction as if
+ * it had.
+ */
+bool kvmi_cr_write_event(struct kvm_vcpu *vcpu, u32 cr, u64 old_value,
+			 unsigned long *value)
+{
+	union kvmi_event_data data = {};
+	struct kvmi_vcpu *kv;
+	u64 v = *value;
+	bool write;
+
+	kv = kvmi_vcpu_get(vcpu);
+	if (!kv)
+		return true;
+
+	data.cr.cr = cr;
+	data.cr.old_value = old_value;
+	data.cr.new_value = v;
+	kvmi_event_publish(vcpu, kv, KVMI_EVENT_CR, &data);
+	write = kvmi_write_event_wait(vcpu, kv, &v);
+	kvmi_vcpu_put(kv);
+	*value = v;
+	return write;
+}
+
+/**
+ * kvmi_msr_write_wanted() - tell whether an MSR write goes to the introspection
+ * @vcpu: the vCPU
+ * @msr: the MSR index
+ *
+ * Return: true if the tool enabled KVMI_EVENT_MSR for @msr on @vcpu: the
+ * vendor code intercepts its writes whatever the MSR bitmaps and the
+ * VMM's MSR filter say, and kvmi_msr_write_event() handles them.
+ */
+bool kvmi_msr_write_wanted(struct kvm_vcpu *vcpu, u32 msr)
+{
+	struct kvmi_vcpu *kv;
+	unsigned long *map;
+	bool wanted = false;
+	u32 bit;
+
+	rcu_read_lock();
+	kv = READ_ONCE(vcpu->kvmi);
+	if (kv) {
+		map = kvmi_msr_bit(&kv->msrs, msr, &bit);
+		wanted = map && test_bit(bit, map);
+	}
+	rcu_read_unlock();
+	return wanted;
+}
+
+/**
+ * kvmi_msr_write_event() - raise KVMI_EVENT_MSR and wait for the reply
+ * @vcpu: the vCPU, on its own thread, at a WRMSR of the guest
+ * @msr: the MSR index
+ * @value: in: the value the guest writes; out: the value to write
+ *
+ * Return: true if the write goes ahead with *@value, false if it doesn't
+ * happen (DENY, CRASH): the caller then completes the WRMSR as if it had.
+ */
+bool kvmi_msr_write_event(struct kvm_vcpu *vcpu, u32 msr, u64 *value)
+{
+	union kvmi_event_data data = {};
+	struct kvmi_vcpu *kv;
+	bool write;
+
+	kv = kvmi_vcpu_get(vcpu);
+	if (!kv)
+		return true;
+
+	data.msr.msr = msr;
+	data.msr.old_value = kvmi_get_msr(vcpu, msr);
+	data.msr.new_value = *value;
+	kvmi_event_publish(vcpu, kv, KVMI_EVENT_MSR, &data);
+	write = kvmi_write_event_wait(vcpu, kv, value);
+	kvmi_vcpu_put(kv);
+	return write;
 }

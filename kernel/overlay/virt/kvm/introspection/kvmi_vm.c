@@ -76,6 +76,23 @@ bool kvmi_event_allowed(struct kvm *kvm, u32 id)
 	       kvmi_bit_allowed(kvm, kvm->kvmi_settings.events, id);
 }
 
+/* The CR and MSR events are enabled per register. */
+static void kvmi_drop_regs(unsigned long *cr_mask, struct kvmi_msr_set *msrs,
+			   u32 id)
+{
+	u32 i;
+
+	if (id == KVMI_EVENT_CR) {
+		for (i = 0; i < BITS_PER_LONG; i++)
+			clear_bit(i, cr_mask);
+	} else if (id == KVMI_EVENT_MSR) {
+		for (i = 0; i < KVMI_MSR_RANGE; i++) {
+			clear_bit(i, msrs->low);
+			clear_bit(i, msrs->high);
+		}
+	}
+}
+
 /* Disable, on every vCPU, the events the new allow-list drops. */
 static void kvmi_drop_events(struct kvm *kvm, struct kvmi *kvmi,
 			     const struct kvmi_allowed *al)
@@ -89,14 +106,19 @@ static void kvmi_drop_events(struct kvm *kvm, struct kvmi *kvmi,
 		if (al->events[id / 64] & BIT_ULL(id % 64))
 			continue;
 		clear_bit(id, &kvmi->events);
+		kvmi_drop_regs(&kvmi->cr_mask, &kvmi->msrs, id);
 		for (i = 0; i < kvmi->max_vcpus; i++) {
 			kv = kvmi_vcpu_by_idx(kvmi, i);
-			if (kv)
+			if (kv) {
 				clear_bit(id, &kv->events);
+				kvmi_drop_regs(&kv->cr_mask, &kv->msrs, id);
+			}
 		}
 	}
-	/* The #BP intercept may go; in effect when the ioctl returns. */
+	/* The intercepts may go; in effect when the ioctl returns. */
 	kvm_make_all_cpus_request(kvm, KVM_REQ_INTROSPECTION |
+				  KVM_REQUEST_WAIT);
+	kvm_make_all_cpus_request(kvm, KVM_REQ_MSR_FILTER_CHANGED |
 				  KVM_REQUEST_WAIT);
 }
 
