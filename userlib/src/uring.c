@@ -3,7 +3,10 @@
  * An io_uring event loop over any number of doms: one multishot poll per
  * doorbell (the VM-wide notify eventfd of each dom and each per-vCPU
  * one), plus one on the introspection fd for unhook/detach; a completion
- * dispatches the dom it belongs to.
+ * dispatches the dom it belongs to. A discovery object (/dev/kvmi) can
+ * sit in the same loop: one multishot poll on its fd, whose completions
+ * run kvmi_disc_dispatch(), from which a tool may add each new guest's
+ * dom to the loop.
  */
 #include <liburing.h>
 #include <poll.h>
@@ -12,12 +15,23 @@
 #include "internal.h"
 
 struct kvmi_uring_dom;
+struct kvmi_uring_disc;
 
 /* One multishot poll: its completions carry a pointer to it. */
 struct kvmi_uring_watch {
-	struct kvmi_uring_dom *ud;
+	struct kvmi_uring_dom *ud;	/* NULL for a discovery watch */
+	struct kvmi_uring_disc *dd;	/* NULL for a dom's watch */
 	int fd;
 	unsigned int mask;
+};
+
+struct kvmi_uring_disc {
+	struct kvmi_disc *disc;
+	kvmi_guest_fn fn;
+	void *arg;
+	struct kvmi_uring_disc *next;
+	bool removed;		/* kept until destroy: CQEs may point here */
+	struct kvmi_uring_watch watch;
 };
 
 struct kvmi_uring_dom {
@@ -33,6 +47,7 @@ struct kvmi_uring_dom {
 struct kvmi_uring {
 	struct io_uring ring;
 	struct kvmi_uring_dom *doms;
+	struct kvmi_uring_disc *discs;
 };
 
 int kvmi_uring_create(unsigned int entries, struct kvmi_uring **loopp)
@@ -158,6 +173,84 @@ int kvmi_uring_remove(struct kvmi_uring *loop, struct kvmi_dom *dom)
 	return r < 0 ? r : 0;
 }
 
+/**
+ * kvmi_uring_add_disc() - watch @disc's fd; call @fn for each guest that
+ * comes or goes (through kvmi_disc_dispatch()). @fn may add the new
+ * guest's dom to @loop.
+ */
+int kvmi_uring_add_disc(struct kvmi_uring *loop, struct kvmi_disc *disc,
+			kvmi_guest_fn fn, void *arg)
+{
+	struct kvmi_uring_disc *dd;
+	int r;
+
+	if (!loop || !disc || !fn)
+		return -EINVAL;
+	for (dd = loop->discs; dd; dd = dd->next)
+		if (dd->disc == disc && !dd->removed)
+			return -EEXIST;
+	dd = calloc(1, sizeof(*dd));
+	if (!dd)
+		return -ENOMEM;
+	dd->disc = disc;
+	dd->fn = fn;
+	dd->arg = arg;
+	dd->watch.dd = dd;
+	dd->watch.fd = kvmi_disc_fd(disc);
+	dd->watch.mask = POLLIN;
+	dd->next = loop->discs;
+	loop->discs = dd;
+	r = arm(loop, &dd->watch);
+	if (!r) {
+		r = io_uring_submit(&loop->ring);
+		r = r < 0 ? r : 0;
+	}
+	if (r) {
+		kvmi_uring_remove_disc(loop, disc);
+		return r;
+	}
+	/* The guests present, and the records queued before the poll. */
+	r = kvmi_disc_dispatch(disc, fn, arg);
+	return r < 0 ? r : 0;
+}
+
+/* Stop watching @disc (its poll is cancelled); the disc stays open. */
+int kvmi_uring_remove_disc(struct kvmi_uring *loop, struct kvmi_disc *disc)
+{
+	struct kvmi_uring_disc *dd;
+	struct io_uring_sqe *sqe;
+	int r;
+
+	if (!loop)
+		return -EINVAL;
+	for (dd = loop->discs; dd; dd = dd->next)
+		if (dd->disc == disc && !dd->removed)
+			break;
+	if (!dd)
+		return -ENOENT;
+	dd->removed = true;
+	sqe = get_sqe(loop);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_cancel(sqe, &dd->watch, 0);
+	io_uring_sqe_set_data(sqe, NULL);
+	r = io_uring_submit(&loop->ring);
+	return r < 0 ? r : 0;
+}
+
+/* A discovery watch completed: dispatch its disc. */
+static int run_disc(struct kvmi_uring *loop, struct io_uring_cqe *cqe,
+		    struct kvmi_uring_watch *w)
+{
+	struct kvmi_uring_disc *dd = w->dd;
+
+	if (dd->removed || cqe->res < 0)
+		return 0;
+	if (!(cqe->flags & IORING_CQE_F_MORE) && arm(loop, w) == 0)
+		io_uring_submit(&loop->ring);
+	return kvmi_disc_dispatch(dd->disc, dd->fn, dd->arg);
+}
+
 /*
  * Wait up to @timeout_ms (-1: for ever, 0: don't wait) for doorbells, then
  * dispatch every dom that rang. Returns the number of events handled, or
@@ -187,6 +280,15 @@ int kvmi_uring_run(struct kvmi_uring *loop, int timeout_ms)
 		struct kvmi_uring_watch *w = io_uring_cqe_get_data(cqe);
 
 		seen++;
+		if (w && w->dd) {
+			r = run_disc(loop, cqe, w);
+			if (r < 0) {
+				io_uring_cq_advance(&loop->ring, seen);
+				return r;
+			}
+			total += r;
+			continue;
+		}
 		if (!w || w->ud->removed || cqe->res < 0)
 			continue;
 		ud = w->ud;
@@ -210,6 +312,7 @@ int kvmi_uring_run(struct kvmi_uring *loop, int timeout_ms)
 
 void kvmi_uring_destroy(struct kvmi_uring *loop)
 {
+	struct kvmi_uring_disc *dd, *dnext;
 	struct kvmi_uring_dom *ud, *next;
 
 	if (!loop)
@@ -218,6 +321,10 @@ void kvmi_uring_destroy(struct kvmi_uring *loop)
 	for (ud = loop->doms; ud; ud = next) {
 		next = ud->next;
 		free(ud);
+	}
+	for (dd = loop->discs; dd; dd = dnext) {
+		dnext = dd->next;
+		free(dd);
 	}
 	free(loop);
 }

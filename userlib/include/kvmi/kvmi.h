@@ -30,6 +30,9 @@
  *                    these paths.
  *  struct kvmi_uring an io_uring event loop over any number of doms; used
  *                    by one thread at a time.
+ *  struct kvmi_disc  guest discovery (/dev/kvmi): the guests of the host
+ *                    as they come and go. kvmi_disc_dispatch() is used by
+ *                    one thread at a time; the others from any thread.
  *
  * The poll path (kvmi_vcpu_peek_event(), kvmi_vcpu_pop_event(),
  * kvmi_vcpu_reply() when the vCPU spins) makes no system call.
@@ -49,11 +52,12 @@ extern "C" {
 
 /* The library's version: KVMI_LIB_VERSION_MAJOR.MINOR. */
 #define KVMI_LIB_VERSION_MAJOR	1
-#define KVMI_LIB_VERSION_MINOR	0
+#define KVMI_LIB_VERSION_MINOR	1
 
 struct kvmi_dom;
 struct kvmi_vcpu;
 struct kvmi_uring;
+struct kvmi_disc;
 
 /* ------------------------------------------------------------------ */
 /* VM fd: the VMM's ioctls and the raw open                            */
@@ -193,6 +197,32 @@ int kvmi_uring_add(struct kvmi_uring *loop, struct kvmi_dom *dom,
 int kvmi_uring_remove(struct kvmi_uring *loop, struct kvmi_dom *dom);
 int kvmi_uring_run(struct kvmi_uring *loop, int timeout_ms);
 void kvmi_uring_destroy(struct kvmi_uring *loop);
+
+/* ------------------------------------------------------------------ */
+/* Guest discovery: /dev/kvmi (since 1.1)                              */
+/* ------------------------------------------------------------------ */
+
+/* The VMM's side: before the VM's first vCPU. */
+int kvmi_vm_set_uuid(int vm_fd, const uint8_t uuid[16]);
+int kvmi_vm_get_uuid(int vm_fd, uint8_t uuid[16]);
+int kvmi_vm_opt_out(int vm_fd);
+
+/* The tool's side (CAP_SYS_ADMIN). */
+typedef int (*kvmi_guest_fn)(struct kvmi_disc *disc,
+			     const struct kvmi_guest_record *rec, void *arg);
+int kvmi_disc_open(struct kvmi_disc **discp);
+int kvmi_disc_close(struct kvmi_disc *disc);
+int kvmi_disc_fd(const struct kvmi_disc *disc);
+int kvmi_disc_dispatch(struct kvmi_disc *disc, kvmi_guest_fn fn, void *arg);
+int kvmi_disc_get_guests(struct kvmi_disc *disc,
+			 struct kvmi_guest_record *recs, uint32_t count,
+			 uint32_t *total, uint64_t *seq);
+int kvmi_disc_open_guest(struct kvmi_disc *disc, uint64_t id);
+int kvmi_dom_open_guest(struct kvmi_disc *disc, uint64_t id,
+			struct kvmi_dom **domp);
+int kvmi_uring_add_disc(struct kvmi_uring *loop, struct kvmi_disc *disc,
+			kvmi_guest_fn fn, void *arg);
+int kvmi_uring_remove_disc(struct kvmi_uring *loop, struct kvmi_disc *disc);
 
 #ifdef __cplusplus
 }

@@ -4,7 +4,10 @@
  * the library in the three wait modes, reply actions, SET_REGS, the
  * pollable fd and the io_uring loop, vCPUs created later, commands,
  * closing with an event pending, a VM fd or introspection fd passed to
- * another process, and attaching to a process that holds a VM fd.
+ * another process, attaching to a process that holds a VM fd, and guest
+ * discovery (/dev/kvmi): guests coming and going, the queue's overflow,
+ * the VMM's UUID and opt-out, and an agent that attaches to a new guest
+ * from the same io_uring loop.
  *
  * The guest comes from the kernel's KVM selftest library (kvm_util); a
  * vCPU thread runs it while the main thread (or a child process) is the
@@ -741,6 +744,281 @@ TEST(attach_by_pid_without_privilege)
 	/* Nobody got in: introspection can still be opened. */
 	ASSERT_EQ(0, kvmi_dom_open(vm->fd, &dom));
 	ASSERT_EQ(0, kvmi_dom_close(dom));
+	kvm_vm_free(vm);
+}
+
+/* ------------------------------------------------------------------ */
+/* Guest discovery (/dev/kvmi)                                         */
+/* ------------------------------------------------------------------ */
+
+/* What the discovery callback saw, for this process's guests only. */
+struct seen {
+	uint64_t ids[256];	/* guests on: ON given, OFF not */
+	int nr;
+	int on, off;
+	int bad;		/* OFF without ON, ON twice */
+	struct kvmi_guest_record last;
+};
+
+static int seen_find(struct seen *s, uint64_t id)
+{
+	int i;
+
+	for (i = 0; i < s->nr; i++)
+		if (s->ids[i] == id)
+			return i;
+	return -1;
+}
+
+static int seen_fn(struct kvmi_disc *disc, const struct kvmi_guest_record *rec,
+		   void *arg)
+{
+	struct seen *s = arg;
+	int i;
+
+	if (rec->pid != getpid())
+		return 0;
+	i = seen_find(s, rec->id);
+	s->last = *rec;
+	if (rec->type == KVMI_GUEST_ON) {
+		s->on++;
+		if (i >= 0 || s->nr == 256)
+			s->bad++;
+		else
+			s->ids[s->nr++] = rec->id;
+	} else if (rec->type == KVMI_GUEST_OFF) {
+		s->off++;
+		if (i < 0)
+			s->bad++;
+		else
+			s->ids[i] = s->ids[--s->nr];
+	} else {
+		s->bad++;
+	}
+	return 0;
+}
+
+/* A VM with one vCPU made by a raw KVM_CREATE_VCPU: announced. */
+struct bare {
+	struct kvm_vm *vm;
+	int vcpu_fd;
+};
+
+static void bare_new(struct bare *b)
+{
+	b->vm = vm_create_barebones();
+	b->vcpu_fd = __vm_ioctl(b->vm, KVM_CREATE_VCPU, (void *)0);
+	TEST_ASSERT(b->vcpu_fd >= 0, "KVM_CREATE_VCPU: %s", strerror(errno));
+}
+
+static void bare_free(struct bare *b)
+{
+	close(b->vcpu_fd);
+	kvm_vm_free(b->vm);
+}
+
+static bool have_disc(void)
+{
+	return have_kvmi() && !access("/dev/kvmi", F_OK);
+}
+
+static uint64_t guest_id_of(struct seen *s, struct kvm_vm *vm)
+{
+	uint8_t uuid[16];
+
+	TEST_ASSERT(!kvmi_vm_get_uuid(vm->fd, uuid), "kvmi_vm_get_uuid");
+	TEST_ASSERT(!memcmp(uuid, s->last.uuid, 16), "not the last guest");
+	return s->last.id;
+}
+
+/* Guests present at open, then guests created and destroyed. */
+TEST(disc_guests_come_and_go)
+{
+	struct kvmi_disc *disc;
+	struct seen s = {};
+	struct bare before, after;
+
+	TEST_REQUIRE(have_disc());
+	bare_new(&before);
+	ASSERT_EQ(0, kvmi_disc_open(&disc));
+	ASSERT_LE(0, kvmi_disc_fd(disc));
+	ASSERT_EQ(-EINVAL, kvmi_disc_dispatch(disc, NULL, NULL));
+
+	/* The first dispatch hands over the guests already running. */
+	ASSERT_LE(1, kvmi_disc_dispatch(disc, seen_fn, &s));
+	ASSERT_EQ(1, s.on);
+	ASSERT_EQ(KVMI_GUEST_ON, s.last.type);
+	guest_id_of(&s, before.vm);
+	ASSERT_EQ(0, kvmi_disc_dispatch(disc, seen_fn, &s));
+
+	bare_new(&after);
+	ASSERT_EQ(1, kvmi_disc_dispatch(disc, seen_fn, &s));
+	ASSERT_EQ(2, s.on);
+	guest_id_of(&s, after.vm);
+	bare_free(&before);
+	bare_free(&after);
+	ASSERT_EQ(2, kvmi_disc_dispatch(disc, seen_fn, &s));
+	ASSERT_EQ(2, s.off);
+	ASSERT_EQ(0, s.nr);
+	ASSERT_EQ(0, s.bad);
+	ASSERT_EQ(0, kvmi_disc_close(disc));
+}
+
+/* The kernel's queue overflows: the library resyncs, nothing is lost. */
+TEST(disc_overflow_loses_nothing)
+{
+	struct kvmi_guest_record recs[8];
+	struct kvmi_disc *disc;
+	struct seen s = {};
+	struct bare alive[3], tmp;
+	uint32_t total;
+	uint64_t seq;
+	int i;
+
+	TEST_REQUIRE(have_disc());
+	ASSERT_EQ(0, kvmi_disc_open(&disc));
+	ASSERT_EQ(0, kvmi_disc_dispatch(disc, seen_fn, &s));
+	bare_new(&alive[0]);
+	for (i = 0; i < 80; i++) {
+		bare_new(&tmp);
+		bare_free(&tmp);
+	}
+	bare_new(&alive[1]);
+	bare_new(&alive[2]);
+	bare_free(&alive[0]);
+
+	ASSERT_LT(0, kvmi_disc_dispatch(disc, seen_fn, &s));
+	ASSERT_EQ(0, s.bad);
+	/* Exactly the two guests alive, whatever was queued or lost. */
+	ASSERT_EQ(2, s.nr);
+	ASSERT_EQ(s.on - 2, s.off);
+	ASSERT_LE(0, kvmi_disc_get_guests(disc, recs, 8, &total, &seq));
+	for (i = 0; i < s.nr; i++) {
+		int j, found = 0;
+
+		for (j = 0; j < (int)total && j < 8; j++)
+			found += recs[j].id == s.ids[i];
+		ASSERT_EQ(1, found);
+	}
+	bare_free(&alive[1]);
+	bare_free(&alive[2]);
+	ASSERT_EQ(2, kvmi_disc_dispatch(disc, seen_fn, &s));
+	ASSERT_EQ(0, s.nr);
+	ASSERT_EQ(0, s.bad);
+	kvmi_disc_close(disc);
+}
+
+/* The VMM's UUID and opt-out, through the library. */
+TEST(disc_uuid_and_opt_out)
+{
+	uint8_t uuid[16], back[16];
+	struct kvmi_disc *disc;
+	struct kvmi_dom *dom;
+	struct seen s = {};
+	struct kvm_vm *vm;
+	int i, fd;
+
+	TEST_REQUIRE(have_disc());
+	ASSERT_EQ(0, kvmi_disc_open(&disc));
+	ASSERT_EQ(0, kvmi_disc_dispatch(disc, seen_fn, &s));
+	vm = vm_create_barebones();
+	for (i = 0; i < 16; i++)
+		uuid[i] = 0x10 + i;
+	ASSERT_EQ(0, kvmi_vm_set_uuid(vm->fd, uuid));
+	ASSERT_EQ(0, kvmi_vm_get_uuid(vm->fd, back));
+	ASSERT_EQ(0, memcmp(uuid, back, 16));
+	ASSERT_EQ(0, kvmi_vm_opt_out(vm->fd));
+	fd = __vm_ioctl(vm, KVM_CREATE_VCPU, (void *)0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(-EBUSY, kvmi_vm_set_uuid(vm->fd, back));
+
+	ASSERT_EQ(1, kvmi_disc_dispatch(disc, seen_fn, &s));
+	ASSERT_EQ(0, memcmp(uuid, s.last.uuid, 16));
+	ASSERT_EQ(KVMI_GUEST_OPTED_OUT, s.last.flags);
+	ASSERT_EQ(-EACCES, kvmi_dom_open_guest(disc, s.last.id, &dom));
+	ASSERT_EQ(-ENOENT, kvmi_dom_open_guest(disc, 0, &dom));
+	close(fd);
+	kvm_vm_free(vm);
+	kvmi_disc_close(disc);
+}
+
+/*
+ * An agent in one io_uring loop: the discovery callback opens each new
+ * guest of this process, enables HYPERCALL and adds the dom to the same
+ * loop, which then answers the guest's hypercall. Nothing from the VMM.
+ */
+struct agent {
+	struct kvmi_uring *loop;
+	struct kvmi_dom *dom;
+	int attached;
+	int events;
+	int err;
+};
+
+static int agent_event_fn(struct kvmi_vcpu *v, const struct kvmi_event *ev,
+			  void *arg)
+{
+	struct agent *a = arg;
+	int n = 0;
+
+	a->events++;
+	return reply_fn(v, ev, &n);
+}
+
+static int agent_guest_fn(struct kvmi_disc *disc,
+			  const struct kvmi_guest_record *rec, void *arg)
+{
+	struct agent *a = arg;
+	int r;
+
+	if (rec->pid != getpid() || rec->type != KVMI_GUEST_ON || a->dom)
+		return 0;
+	r = kvmi_dom_open_guest(disc, rec->id, &a->dom);
+	if (!r)
+		r = kvmi_dom_set_wait_mode(a->dom, KVMI_ALL_VCPUS,
+					   KVMI_WAIT_BLOCK, 0);
+	if (!r)
+		r = enable(a->dom);
+	if (!r)
+		r = kvmi_uring_add(a->loop, a->dom, agent_event_fn, a);
+	if (r)
+		a->err = r;
+	else
+		a->attached++;
+	return r;
+}
+
+TEST(disc_agent_attaches_to_new_guest)
+{
+	struct agent a = {};
+	struct kvmi_disc *disc;
+	struct kvm_vcpu *vcpu;
+	struct runner r;
+	struct kvm_vm *vm;
+
+	TEST_REQUIRE(have_disc());
+	ASSERT_EQ(0, kvmi_uring_create(32, &a.loop));
+	ASSERT_EQ(0, kvmi_disc_open(&disc));
+	ASSERT_EQ(0, kvmi_uring_add_disc(a.loop, disc, agent_guest_fn, &a));
+	ASSERT_EQ(-EEXIST, kvmi_uring_add_disc(a.loop, disc, agent_guest_fn,
+					       &a));
+
+	/* The VMM's part: a VM, then run it; it knows of no tool. */
+	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
+	while (!a.attached && !a.err)
+		ASSERT_LE(0, kvmi_uring_run(a.loop, -1));
+	ASSERT_EQ(0, a.err);
+	runner_start(&r, vcpu);
+	while (!a.events)
+		ASSERT_LE(0, kvmi_uring_run(a.loop, -1));
+	ASSERT_GUEST_SAW(&r, 0x77, ARG0);
+
+	ASSERT_EQ(0, kvmi_uring_remove_disc(a.loop, disc));
+	ASSERT_EQ(-ENOENT, kvmi_uring_remove_disc(a.loop, disc));
+	ASSERT_EQ(0, kvmi_uring_remove(a.loop, a.dom));
+	kvmi_dom_close(a.dom);
+	kvmi_uring_destroy(a.loop);
+	kvmi_disc_close(disc);
 	kvm_vm_free(vm);
 }
 
