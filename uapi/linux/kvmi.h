@@ -123,7 +123,7 @@ struct kvmi_unhook {
 #define KVMI_CMD_PAUSE_VCPU		0x09
 #define KVMI_CMD_PAUSE_ALL		0x0a
 #define KVMI_CMD_UNPAUSE		0x0b
-/* VM-wide commands of issue 4 */
+/* VM-wide commands of issue 4 (0x10, 0x11 not available yet) */
 #define KVMI_CMD_GET_PAGE_ACCESS	0x10
 #define KVMI_CMD_SET_PAGE_ACCESS	0x11
 #define KVMI_CMD_READ_PHYSICAL		0x12
@@ -309,7 +309,7 @@ struct kvmi_page_access {
 	__u32 padding;
 };
 
-/* KVMI_IOCTL_READ_PHYSICAL, KVMI_IOCTL_WRITE_PHYSICAL (issue 4) */
+/* KVMI_IOCTL_READ_PHYSICAL, KVMI_IOCTL_WRITE_PHYSICAL */
 struct kvmi_physical {
 	__u64 gpa;
 	__u64 size;
@@ -318,7 +318,7 @@ struct kvmi_physical {
 	__u32 padding;
 };
 
-/* KVMI_IOCTL_SHUTDOWN_GUEST (issue 4) */
+/* KVMI_IOCTL_SHUTDOWN_GUEST */
 struct kvmi_shutdown {
 	__u32 flags;		/* none defined: 0 */
 	__u32 padding;

@@ -152,6 +152,8 @@ struct kvmi_kick {
  * @cr_mask: the control registers whose writes raise KVMI_EVENT_CR (bit n:
  *	CRn); atomic bitops, like @events.
  * @msrs: the MSRs whose writes raise KVMI_EVENT_MSR; atomic bitops.
+ * @shutdown: set by KVMI_IOCTL_SHUTDOWN_GUEST, consumed by the vCPU,
+ *	which ends the event it waits in, if any, and exits to the VMM.
  *
  * Allocated when introspection is opened, or when the vCPU is created
  * while it is open; freed with the struct kvmi. The fields from @seq on
@@ -195,6 +197,7 @@ struct kvmi_vcpu {
 
 	unsigned long cr_mask;
 	struct kvmi_msr_set msrs;
+	atomic_t shutdown;
 };
 
 /**

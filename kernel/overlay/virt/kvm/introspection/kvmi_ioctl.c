@@ -7,6 +7,9 @@
  * The ioctl number is the command id; ioctls are matched by type and
  * number, not by the size the number encodes (size negotiation).
  */
+#include <linux/mm.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/uaccess.h>
 
 #include "kvmi_int.h"
@@ -88,6 +91,9 @@ static bool kvmi_command_implemented(u32 id)
 	case KVMI_CMD_UNPAUSE:
 	case KVMI_CMD_GET_REGISTERS:
 	case KVMI_CMD_SET_REGISTERS:
+	case KVMI_CMD_READ_PHYSICAL:
+	case KVMI_CMD_WRITE_PHYSICAL:
+	case KVMI_CMD_SHUTDOWN_GUEST:
 		return true;
 	default:
 		return false;
@@ -416,6 +422,123 @@ static int kvmi_unpause(struct kvmi *kvmi, void __user *argp)
 	return 0;
 }
 
+/*
+ * Copy @len bytes, within one page, between guest physical address @gpa
+ * and @kbuf, through the VM's own address space (the caller may be
+ * another process). Called with kvm->srcu held and a reference on
+ * kvm->mm.
+ */
+static int kvmi_phys_page(struct kvm *kvm, u64 gpa, void *kbuf, int len,
+			  bool write)
+{
+	struct kvm_memory_slot *slot;
+	gfn_t gfn = gpa_to_gfn(gpa);
+	unsigned long hva;
+	bool writable;
+
+	slot = gfn_to_memslot(kvm, gfn);
+	hva = gfn_to_hva_memslot_prot(slot, gfn, &writable);
+	if (kvm_is_error_hva(hva))
+		return -ENOENT;
+	if (write && !writable)
+		return -EPERM;
+	hva += offset_in_page(gpa);
+	if (access_remote_vm(kvm->mm, hva, kbuf, len,
+			     write ? FOLL_WRITE : 0) != len)
+		return -ENOENT;
+	/*
+	 * What mark_page_dirty_in_slot() does for the dirty bitmap; the dirty
+	 * ring takes entries only from a running vCPU (kvmi.rst, 7.13).
+	 */
+	if (write && !kvm->dirty_ring_size &&
+	    kvm_slot_dirty_track_enabled(slot) && slot->dirty_bitmap)
+		set_bit_le(gfn - slot->base_gfn, slot->dirty_bitmap);
+	return 0;
+}
+
+/*
+ * KVMI_IOCTL_READ_PHYSICAL, KVMI_IOCTL_WRITE_PHYSICAL: page by page,
+ * through a bounce page, while the vCPUs run.
+ */
+static int kvmi_physical(struct kvm *kvm, void __user *argp, bool write)
+{
+	struct kvmi_physical ph;
+	u64 done = 0;
+	void *kbuf;
+	int idx, r = 0;
+
+	if (copy_from_user(&ph, argp, sizeof(ph)))
+		return -EFAULT;
+	if (ph.flags || ph.padding)
+		return -EINVAL;
+	if (ph.gpa + ph.size < ph.gpa)
+		return -EINVAL;
+	if (!ph.size)
+		return 0;
+
+	kbuf = (void *)__get_free_page(GFP_KERNEL_ACCOUNT);
+	if (!kbuf)
+		return -ENOMEM;
+	if (!mmget_not_zero(kvm->mm)) {
+		free_page((unsigned long)kbuf);
+		return -ENOENT;
+	}
+	while (done < ph.size) {
+		u64 gpa = ph.gpa + done;
+		void __user *ubuf = u64_to_user_ptr(ph.buffer + done);
+		int len = min_t(u64, ph.size - done,
+				PAGE_SIZE - offset_in_page(gpa));
+
+		if (signal_pending(current)) {
+			r = -EINTR;
+			break;
+		}
+		if (write && copy_from_user(kbuf, ubuf, len)) {
+			r = -EFAULT;
+			break;
+		}
+		idx = srcu_read_lock(&kvm->srcu);
+		r = kvmi_phys_page(kvm, gpa, kbuf, len, write);
+		srcu_read_unlock(&kvm->srcu, idx);
+		if (r)
+			break;
+		if (!write && copy_to_user(ubuf, kbuf, len)) {
+			r = -EFAULT;
+			break;
+		}
+		done += len;
+		cond_resched();
+	}
+	mmput(kvm->mm);
+	free_page((unsigned long)kbuf);
+	return r;
+}
+
+/* KVMI_IOCTL_SHUTDOWN_GUEST: every vCPU exits with a shutdown. */
+static int kvmi_shutdown_guest(struct kvmi *kvmi, struct kvm *kvm,
+			       void __user *argp)
+{
+	struct kvmi_shutdown sd;
+	struct kvmi_vcpu *kv;
+	u32 i;
+
+	if (copy_from_user(&sd, argp, sizeof(sd)))
+		return -EFAULT;
+	if (sd.flags || sd.padding)
+		return -EINVAL;
+
+	for (i = 0; i < kvmi->max_vcpus; i++) {
+		kv = kvmi_vcpu_by_idx(kvmi, i);
+		if (kv) {
+			atomic_set(&kv->shutdown, 1);
+			/* A vCPU waiting in an event ends it first. */
+			kvmi_vcpu_wake(kv);
+		}
+	}
+	kvm_make_all_cpus_request(kvm, KVM_REQ_INTROSPECTION);
+	return 0;
+}
+
 static int kvmi_check(struct kvm *kvm, void __user *argp,
 		      bool (*implemented)(u32 id),
 		      bool (*allowed)(struct kvm *kvm, u32 id))
@@ -474,6 +597,12 @@ long kvmi_ioctl_dispatch(struct kvmi *kvmi, struct kvm *kvm,
 		return kvmi_pause_all(kvmi, kvm, argp);
 	case KVMI_CMD_UNPAUSE:
 		return kvmi_unpause(kvmi, argp);
+	case KVMI_CMD_READ_PHYSICAL:
+		return kvmi_physical(kvm, argp, false);
+	case KVMI_CMD_WRITE_PHYSICAL:
+		return kvmi_physical(kvm, argp, true);
+	case KVMI_CMD_SHUTDOWN_GUEST:
+		return kvmi_shutdown_guest(kvmi, kvm, argp);
 	default:
 		return -ENOTTY;
 	}

@@ -303,6 +303,7 @@ static bool kvmi_wait_over(struct kvmi_vcpu *kv, u32 gen)
 {
 	return kvmi_reply_seen(kv) || kvmi_cmd_seen(kv) ||
 	       kvmi_is_detached(kv->kvmi) || kvmi_unpaused(kv) ||
+	       atomic_read(&kv->shutdown) ||
 	       READ_ONCE(kv->wait_gen) != gen;
 }
 
@@ -352,7 +353,8 @@ static enum kvmi_wait_result kvmi_spin(struct kvm_vcpu *vcpu,
 			kvmi_stat(vcpu, kv, spin_hits);
 			return KVMI_WAIT_REPLY;
 		}
-		if (kvmi_is_detached(kv->kvmi))
+		/* KVMI_IOCTL_SHUTDOWN_GUEST ends the event as a detach does. */
+		if (kvmi_is_detached(kv->kvmi) || atomic_read(&kv->shutdown))
 			return KVMI_WAIT_DETACHED;
 		if (kvmi_unpaused(kv))
 			return KVMI_WAIT_UNPAUSE;
@@ -1149,6 +1151,14 @@ int kvmi_vcpu_request(struct kvm_vcpu *vcpu)
 				  KVMI_PAUSE_EVENT) == KVMI_PAUSE_REQUESTED) {
 		kvmi_event_publish(vcpu, kv, KVMI_EVENT_PAUSE, &data);
 		r = kvmi_pause_wait(vcpu, kv);
+	}
+	if (r > 0 && atomic_xchg(&kv->shutdown, 0)) {
+		/* KVMI_IOCTL_SHUTDOWN_GUEST (7.14), after any PAUSE event. */
+		memset(&vcpu->run->system_event, 0,
+		       sizeof(vcpu->run->system_event));
+		vcpu->run->exit_reason = KVM_EXIT_SYSTEM_EVENT;
+		vcpu->run->system_event.type = KVM_SYSTEM_EVENT_SHUTDOWN;
+		r = 0;
 	}
 	kvmi_vcpu_put(kv);
 	return r;
