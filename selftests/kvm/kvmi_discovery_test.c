@@ -746,6 +746,66 @@ TEST(bad_args)
 	close(fd);
 }
 
+struct opener {
+	int fd;			/* /dev/kvmi */
+	uint64_t id;
+	int opened;		/* OPEN_GUEST successes */
+	int other;		/* errors but ENOENT */
+	int err;		/* the last of them */
+};
+
+/* OPEN_GUEST on @id, again and again, until the guest is gone. */
+static void *opener_fn(void *arg)
+{
+	struct kvmi_open op = kvmi_open_args();
+	struct opener *o = arg;
+	int i, ifd;
+
+	for (i = 0; i < 100000; i++) {
+		ifd = __open_guest(o->fd, o->id, &op);
+		if (ifd >= 0) {
+			o->opened++;
+			close(ifd);
+			continue;
+		}
+		if (errno == ENOENT)
+			break;
+		o->other++;
+		o->err = errno;
+	}
+	return NULL;
+}
+
+/*
+ * OPEN_GUEST while the VM is destroyed: it opens a detached-later fd or
+ * finds no guest, nothing else (the debug kernel checks the lifetime).
+ */
+TEST(open_guest_races_destruction)
+{
+	struct kvmi_guest_record rec;
+	struct opener o;
+	struct guest g;
+	pthread_t t;
+	int i, fd = DEV_REQUIRE();
+
+	for (i = 0; i < 20; i++) {
+		guest_new(&g, true);
+		read_record(fd, &rec);
+		ASSERT_EQ(KVMI_GUEST_ON, rec.type);
+		memset(&o, 0, sizeof(o));
+		o.fd = fd;
+		o.id = rec.id;
+		ASSERT_EQ(0, pthread_create(&t, NULL, opener_fn, &o));
+		guest_free(&g);
+		pthread_join(t, NULL);
+		ASSERT_EQ(0, o.other);
+		read_record(fd, &rec);
+		ASSERT_EQ(KVMI_GUEST_OFF, rec.type);
+		ASSERT_EQ(o.id, rec.id);
+	}
+	close(fd);
+}
+
 /* Two openers each get every record. */
 TEST(every_opener_gets_every_record)
 {
