@@ -133,7 +133,7 @@ struct kvmi_unhook {
 /* vCPU commands */
 #define KVMI_CMD_GET_REGISTERS		0x40
 #define KVMI_CMD_SET_REGISTERS		0x41
-/* vCPU commands of issue 4 */
+/* vCPU commands (0x4a, 0x4b: issue 4, not available yet) */
 #define KVMI_CMD_GET_CPUID		0x42
 #define KVMI_CMD_GET_XCR		0x43
 #define KVMI_CMD_GET_XSAVE_INFO		0x44
@@ -721,26 +721,26 @@ struct kvmi_reply {
 };
 
 /* vCPU command arguments */
-struct kvmi_cmd_get_cpuid {	/* issue 4 */
+struct kvmi_cmd_get_cpuid {
 	__u32 function;
 	__u32 index;
 };
 
-struct kvmi_cmd_get_xcr {	/* issue 4 */
+struct kvmi_cmd_get_xcr {
 	__u32 xcr;
 	__u32 padding;
 };
 
-struct kvmi_cmd_xsave {		/* issue 4: GET_XSAVE, SET_XSAVE */
+struct kvmi_cmd_xsave {		/* GET_XSAVE, SET_XSAVE */
 	__u32 size;		/* bytes of the data area to use */
 	__u32 padding;
 };
 
-struct kvmi_cmd_get_mtrr_type {	/* issue 4 */
+struct kvmi_cmd_get_mtrr_type {
 	__u64 gpa;
 };
 
-struct kvmi_cmd_translate_gva {	/* issue 4 */
+struct kvmi_cmd_translate_gva {
 	__u64 gva;
 };
 
@@ -787,31 +787,31 @@ struct kvmi_cmd_get_registers_result {
 	struct kvmi_x86_regs regs;
 };
 
-struct kvmi_cmd_get_cpuid_result { /* issue 4 */
+struct kvmi_cmd_get_cpuid_result {
 	__u32 eax, ebx, ecx, edx;
 };
 
-struct kvmi_cmd_get_xcr_result { /* issue 4 */
+struct kvmi_cmd_get_xcr_result {
 	__u64 value;
 };
 
-struct kvmi_cmd_xsave_result {	/* issue 4: GET_XSAVE_INFO, GET_XSAVE */
+struct kvmi_cmd_xsave_result {	/* GET_XSAVE_INFO, GET_XSAVE */
 	__u32 size;		/* xstate size; GET_XSAVE: bytes written */
 	__u32 padding;
 };
 
-struct kvmi_cmd_get_mtrr_type_result { /* issue 4 */
+struct kvmi_cmd_get_mtrr_type_result {
 	__u8 type;
 	__u8 padding[7];
 };
 
-struct kvmi_cmd_get_mtrrs_result { /* issue 4 */
+struct kvmi_cmd_get_mtrrs_result {
 	__u64 pat;
 	__u64 cap;
 	__u64 def_type;
 };
 
-struct kvmi_cmd_translate_gva_result { /* issue 4 */
+struct kvmi_cmd_translate_gva_result {
 	__u64 gpa;
 };
 

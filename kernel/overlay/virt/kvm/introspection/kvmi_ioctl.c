@@ -94,6 +94,14 @@ static bool kvmi_command_implemented(u32 id)
 	case KVMI_CMD_READ_PHYSICAL:
 	case KVMI_CMD_WRITE_PHYSICAL:
 	case KVMI_CMD_SHUTDOWN_GUEST:
+	case KVMI_CMD_GET_CPUID:
+	case KVMI_CMD_GET_XCR:
+	case KVMI_CMD_GET_XSAVE_INFO:
+	case KVMI_CMD_GET_XSAVE:
+	case KVMI_CMD_SET_XSAVE:
+	case KVMI_CMD_GET_MTRR_TYPE:
+	case KVMI_CMD_GET_MTRRS:
+	case KVMI_CMD_TRANSLATE_GVA:
 		return true;
 	default:
 		return false;

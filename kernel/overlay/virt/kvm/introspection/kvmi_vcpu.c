@@ -9,10 +9,14 @@
  */
 #include <linux/eventfd.h>
 #include <linux/sched/signal.h>
+#include <linux/slab.h>
 #include <linux/timekeeping.h>
+#include <asm/fpu/api.h>
+#include <asm/mtrr.h>
 
 #include "kvm_cache_regs.h"
 #include "x86.h"
+#include "cpuid.h"
 #include "kvmi_int.h"
 
 #define CREATE_TRACE_POINTS
@@ -20,6 +24,9 @@
 
 /* The length of VMCALL and VMMCALL. */
 #define KVMI_HYPERCALL_INSN_LEN	3
+
+/* IA32_MTRRCAP, MSR_MTRRcap in msr-index.h. */
+#define KVMI_MSR_MTRRCAP	0xfe
 
 /* The first id of a vCPU command (kvmi.rst, section 11.1). */
 #define KVMI_CMD_VCPU_FIRST	0x40
@@ -790,6 +797,212 @@ static int kvmi_cmd_set_registers(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 	return kvmi_set_regs(vcpu, kv, r);
 }
 
+static int kvmi_cmd_get_cpuid(struct kvm_vcpu *vcpu,
+			      const struct kvmi_cmd_get_cpuid *c,
+			      struct kvmi_cmd_get_cpuid_result *res)
+{
+	struct kvm_cpuid_entry2 *e;
+
+	e = kvm_find_cpuid_entry_index(vcpu, c->function, c->index);
+	if (!e)
+		return -ENOENT;
+	res->eax = e->eax;
+	res->ebx = e->ebx;
+	res->ecx = e->ecx;
+	res->edx = e->edx;
+	return 0;
+}
+
+static int kvmi_cmd_get_xcr(struct kvm_vcpu *vcpu,
+			    const struct kvmi_cmd_get_xcr *c,
+			    struct kvmi_cmd_get_xcr_result *res)
+{
+	if (c->padding || c->xcr != 0)	/* XCR0 */
+		return -EINVAL;
+	res->value = vcpu->arch.xcr0;
+	return 0;
+}
+
+/* Copy @len bytes to the vCPU's output data area (kernel-written). */
+static void kvmi_data_out(struct kvmi_vcpu *kv, const void *buf, u32 len)
+{
+	u32 off = 0, n;
+
+	for (off = 0; off < len; off += n) {
+		n = min_t(u32, len - off, PAGE_SIZE);
+		memcpy(page_address(kv->kpages[1 + off / PAGE_SIZE]),
+		       buf + off, n);
+	}
+}
+
+/* Copy @len bytes, once, from the vCPU's input data area (tool-written). */
+static void kvmi_data_in(struct kvmi_vcpu *kv, void *buf, u32 len)
+{
+	u32 off = 0, n;
+
+	for (off = 0; off < len; off += n) {
+		n = min_t(u32, len - off, PAGE_SIZE);
+		memcpy(buf + off,
+		       page_address(kv->tpages[1 + off / PAGE_SIZE]), n);
+	}
+}
+
+static u32 kvmi_xsave_size(struct kvm_vcpu *vcpu)
+{
+	/* KVM_GET_XSAVE2's size: at least struct kvm_xsave. */
+	return max_t(u32, vcpu->arch.guest_fpu.uabi_size,
+		     sizeof(struct kvm_xsave));
+}
+
+static int kvmi_cmd_get_xsave_info(struct kvm_vcpu *vcpu,
+				   struct kvmi_cmd_xsave_result *res)
+{
+	res->size = kvmi_xsave_size(vcpu);
+	return 0;
+}
+
+/*
+ * The guest's FPU state is in the registers while the vCPU is in KVM_RUN:
+ * put it in memory, with the host's back in the registers, for the time
+ * of a command, as KVM does outside KVM_RUN.
+ */
+static void kvmi_fpu_put(struct kvm_vcpu *vcpu)
+{
+	fpu_swap_kvm_fpstate(&vcpu->arch.guest_fpu, false);
+}
+
+static void kvmi_fpu_load(struct kvm_vcpu *vcpu)
+{
+	fpu_swap_kvm_fpstate(&vcpu->arch.guest_fpu, true);
+}
+
+static int kvmi_cmd_get_xsave(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
+			      const struct kvmi_cmd_xsave *c,
+			      struct kvmi_cmd_xsave_result *res)
+{
+	u32 size = kvmi_xsave_size(vcpu);
+	void *buf;
+
+	if (c->padding)
+		return -EINVAL;
+	if (c->size < size || size > KVMI_DATA_SIZE)
+		return -E2BIG;
+	if (fpstate_is_confidential(&vcpu->arch.guest_fpu))
+		return -EINVAL;
+	buf = kvzalloc(size, GFP_KERNEL_ACCOUNT);
+	if (!buf)
+		return -ENOMEM;
+	kvmi_fpu_put(vcpu);
+	/* As KVM_GET_XSAVE2: the features enabled for the guest. */
+	fpu_copy_guest_fpstate_to_uabi(&vcpu->arch.guest_fpu, buf, size,
+				       vcpu->arch.guest_supported_xcr0 |
+				       XFEATURE_MASK_FPSSE,
+				       vcpu->arch.pkru);
+	kvmi_fpu_load(vcpu);
+	kvmi_data_out(kv, buf, size);
+	kvfree(buf);
+	res->size = size;
+	return 0;
+}
+
+static int kvmi_cmd_set_xsave(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
+			      const struct kvmi_cmd_xsave *c)
+{
+	u32 size = kvmi_xsave_size(vcpu);
+	union fpregs_state *xs;
+	int err;
+
+	if (c->padding || c->size < size || c->size > KVMI_DATA_SIZE)
+		return -EINVAL;
+	if (fpstate_is_confidential(&vcpu->arch.guest_fpu))
+		return -EINVAL;
+	xs = kvzalloc(size, GFP_KERNEL_ACCOUNT);
+	if (!xs)
+		return -ENOMEM;
+	kvmi_data_in(kv, xs, size);
+	kvmi_fpu_put(vcpu);
+	/* As KVM_SET_XSAVE. */
+	xs->xsave.header.xfeatures &= ~vcpu->arch.guest_fpu.fpstate->xfd;
+	err = fpu_copy_uabi_to_guest_fpstate(&vcpu->arch.guest_fpu, xs,
+					     kvm_caps.supported_xcr0,
+					     &vcpu->arch.pkru);
+	kvmi_fpu_load(vcpu);
+	kvfree(xs);
+	return err ? -EINVAL : 0;
+}
+
+/* The memory type of a fixed-range MTRR byte for @gpa < 1 MiB. */
+static u8 kvmi_mtrr_fixed(struct kvm_mtrr *m, u64 gpa)
+{
+	u32 i;
+
+	if (gpa < 0x80000)
+		return m->fixed_64k >> (8 * (gpa >> 16));
+	if (gpa < 0xc0000) {
+		i = (gpa - 0x80000) >> 14;
+		return m->fixed_16k[i / 8] >> (8 * (i % 8));
+	}
+	i = (gpa - 0xc0000) >> 12;
+	return m->fixed_4k[i / 8] >> (8 * (i % 8));
+}
+
+/* The memory type the guest's MTRRs give @gpa (SDM 12.11.4.1). */
+static u8 kvmi_mtrr_type(struct kvm_vcpu *vcpu, u64 gpa)
+{
+	struct kvm_mtrr *m = &vcpu->arch.mtrr_state;
+	u32 types = 0;
+	int i;
+
+	if (!(m->deftype & MTRR_DEF_TYPE_E))
+		return MTRR_TYPE_UNCACHABLE;
+	if ((m->deftype & MTRR_DEF_TYPE_FE) && gpa < 0x100000)
+		return kvmi_mtrr_fixed(m, gpa);
+
+	for (i = 0; i < KVM_NR_VAR_MTRR; i++) {
+		u64 base = m->var[2 * i], mask = m->var[2 * i + 1];
+
+		if (!(mask & MTRR_PHYSMASK_V))
+			continue;
+		mask &= PAGE_MASK & ~MTRR_PHYSMASK_V;
+		if ((gpa & mask) == (base & mask))
+			types |= BIT(base & 0xff & 31);
+	}
+	if (!types)
+		return m->deftype & MTRR_DEF_TYPE_TYPE;
+	if (hweight32(types) == 1)
+		return __ffs(types);
+	/* Overlaps: UC wins, WT wins over WB, others are undefined: UC. */
+	if (types & BIT(MTRR_TYPE_UNCACHABLE))
+		return MTRR_TYPE_UNCACHABLE;
+	if (!(types & ~(BIT(MTRR_TYPE_WRTHROUGH) | BIT(MTRR_TYPE_WRBACK))))
+		return MTRR_TYPE_WRTHROUGH;
+	return MTRR_TYPE_UNCACHABLE;
+}
+
+static int kvmi_cmd_get_mtrrs(struct kvm_vcpu *vcpu,
+			      struct kvmi_cmd_get_mtrrs_result *res)
+{
+	res->pat = vcpu->arch.pat;
+	res->cap = kvmi_get_msr(vcpu, KVMI_MSR_MTRRCAP);
+	res->def_type = vcpu->arch.mtrr_state.deftype;
+	return 0;
+}
+
+static int kvmi_cmd_translate_gva(struct kvm_vcpu *vcpu,
+				  const struct kvmi_cmd_translate_gva *c,
+				  struct kvmi_cmd_translate_gva_result *res)
+{
+	struct x86_exception ex;
+	gpa_t gpa;
+
+	/* As KVM_TRANSLATE: no access checks, as the supervisor. */
+	gpa = kvm_mmu_gva_to_gpa_system(vcpu, c->gva, &ex);
+	if (gpa == INVALID_GPA)
+		return -ENOENT;
+	res->gpa = gpa;
+	return 0;
+}
+
 /* Run the command copied in kv->ccopy; the result goes to @res. */
 static int kvmi_cmd_run(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 			union kvmi_cmd_results *res)
@@ -808,6 +1021,27 @@ static int kvmi_cmd_run(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 		return kvmi_cmd_get_registers(vcpu, &res->get_registers);
 	case KVMI_CMD_SET_REGISTERS:
 		return kvmi_cmd_set_registers(vcpu, kv, &c->args.set_registers);
+	case KVMI_CMD_GET_CPUID:
+		return kvmi_cmd_get_cpuid(vcpu, &c->args.get_cpuid,
+					  &res->get_cpuid);
+	case KVMI_CMD_GET_XCR:
+		return kvmi_cmd_get_xcr(vcpu, &c->args.get_xcr, &res->get_xcr);
+	case KVMI_CMD_GET_XSAVE_INFO:
+		return kvmi_cmd_get_xsave_info(vcpu, &res->xsave);
+	case KVMI_CMD_GET_XSAVE:
+		return kvmi_cmd_get_xsave(vcpu, kv, &c->args.xsave,
+					  &res->xsave);
+	case KVMI_CMD_SET_XSAVE:
+		return kvmi_cmd_set_xsave(vcpu, kv, &c->args.xsave);
+	case KVMI_CMD_GET_MTRR_TYPE:
+		res->get_mtrr_type.type =
+			kvmi_mtrr_type(vcpu, c->args.get_mtrr_type.gpa);
+		return 0;
+	case KVMI_CMD_GET_MTRRS:
+		return kvmi_cmd_get_mtrrs(vcpu, &res->get_mtrrs);
+	case KVMI_CMD_TRANSLATE_GVA:
+		return kvmi_cmd_translate_gva(vcpu, &c->args.translate_gva,
+					      &res->translate_gva);
 	default:
 		return -EOPNOTSUPP;
 	}
