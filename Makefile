@@ -14,7 +14,7 @@ VM_TIMEOUT ?= 2400
 
 .PHONY: help all deps kernel kernel-debug qemu selftests check check-host \
 	check-vm check-debug bench regression-list clean distclean userlib \
-	install
+	install torture
 
 help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
@@ -69,6 +69,24 @@ check-vm: selftests qemu
 ## check-debug     the kvmi-ring selftests on the debug kernel
 check-debug: selftests qemu kernel-debug
 	@selftests/check.sh --vm-only --debug
+
+## torture         the hostile-tool tests' long runs on the debug kernel
+##                 (Documentation/virt/kvm/kvmi-torture.rst; about 25 min)
+TORTURE_EVENTS ?= 100000
+TORTURE_CALLS ?= 200000
+TORTURE_KILLS ?= 200
+TORTURE_DESTROYS ?= 30
+TORTURE_TOGGLES ?= 20000
+torture: selftests qemu kernel-debug
+	@selftests/vm-run --debug --timeout 3600 -- env \
+		KVMI_FUZZ_EVENTS=$(TORTURE_EVENTS) \
+		KVMI_IOCTL_FUZZ_CALLS=$(TORTURE_CALLS) \
+		KVMI_TORTURE_KILLS=$(TORTURE_KILLS) \
+		KVMI_TORTURE_DESTROYS=$(TORTURE_DESTROYS) \
+		KVMI_TORTURE_TOGGLES=$(TORTURE_TOGGLES) \
+		selftests/run-in-vm --flavour normal --timeout 3000 \
+		x86_64/kvmi_fuzz_test x86_64/kvmi_ioctl_fuzz_test \
+		x86_64/kvmi_torture_test
 
 ## bench           build, boot the L1 VM and run the benchmarks
 bench: selftests qemu
