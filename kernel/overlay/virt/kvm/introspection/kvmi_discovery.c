@@ -14,11 +14,12 @@
  *
  * Locking. kvmi_disc_lock, a mutex, protects the list of guests, the list
  * of openers, the sequence number and the discovery state of every VM
- * (kvm->kvmi_guest). It is taken inside kvm->lock (OPT_OUT) and never
- * around kvm->lock: OPEN_GUEST takes a reference on the VM under it, with
- * kvm_get_kvm_safe(), and opens introspection after dropping it. Each
- * opener's queue has its own spinlock, taken inside kvmi_disc_lock by the
- * producers, and a mutex that serializes its readers.
+ * (kvm->kvmi_guest). It is held with no KVM lock, and no KVM lock is taken
+ * under it: OPEN_GUEST takes a reference on the VM under it, with
+ * kvm_get_kvm_safe(), and opens introspection (kvm->lock) after dropping
+ * it; the hooks run outside kvm->lock. Each opener's queue has its own
+ * spinlock, taken inside kvmi_disc_lock by the producers, and a mutex
+ * that serializes its readers.
  *
  * OPT_OUT against OPEN_GUEST: OPEN_GUEST counts itself in
  * kvm->kvmi_guest.opening, then checks the opt-out flag; OPT_OUT sets the
