@@ -152,8 +152,8 @@ struct kvmi_unhook {
 #define KVMI_EVENT_BREAKPOINT		4
 #define KVMI_EVENT_CR			5
 #define KVMI_EVENT_MSR			6
-/* events of issue 4 */
 #define KVMI_EVENT_XSETBV		7
+/* events of issue 4 */
 #define KVMI_EVENT_TRAP			8
 #define KVMI_EVENT_DESCRIPTOR		9
 #define KVMI_EVENT_SINGLESTEP		10
@@ -593,7 +593,7 @@ struct kvmi_event_msr {
 	__u64 new_value;
 };
 
-struct kvmi_event_xsetbv {	/* issue 4 */
+struct kvmi_event_xsetbv {
 	__u32 xcr;
 	__u32 padding;
 	__u64 old_value;

@@ -35,6 +35,8 @@ bool kvmi_cr_write_event(struct kvm_vcpu *vcpu, u32 cr, u64 old_value,
 			 unsigned long *value);
 bool kvmi_msr_write_wanted(struct kvm_vcpu *vcpu, u32 msr);
 bool kvmi_msr_write_event(struct kvm_vcpu *vcpu, u32 msr, u64 *value);
+bool kvmi_xsetbv_wanted(struct kvm_vcpu *vcpu);
+int kvmi_xsetbv_event(struct kvm_vcpu *vcpu);
 
 #else
 
@@ -118,6 +120,16 @@ static inline bool kvmi_msr_write_event(struct kvm_vcpu *vcpu, u32 msr,
 					u64 *value)
 {
 	return true;
+}
+
+static inline bool kvmi_xsetbv_wanted(struct kvm_vcpu *vcpu)
+{
+	return false;
+}
+
+static inline int kvmi_xsetbv_event(struct kvm_vcpu *vcpu)
+{
+	return 1;
 }
 
 #endif /* CONFIG_KVM_INTROSPECTION */

@@ -117,6 +117,7 @@ static bool kvmi_event_implemented(u32 id)
 	case KVMI_EVENT_BREAKPOINT:
 	case KVMI_EVENT_CR:
 	case KVMI_EVENT_MSR:
+	case KVMI_EVENT_XSETBV:
 		return true;
 	default:
 		return false;

@@ -479,6 +479,7 @@ static bool kvmi_action_valid(u16 id, u8 action)
 		       action == KVMI_ACTION_CRASH;
 	case KVMI_EVENT_PAUSE:
 	case KVMI_EVENT_HYPERCALL:
+	case KVMI_EVENT_XSETBV:
 		return action == KVMI_ACTION_CONTINUE ||
 		       action == KVMI_ACTION_CRASH;
 	case KVMI_EVENT_CR:
@@ -1686,4 +1687,66 @@ bool kvmi_msr_write_event(struct kvm_vcpu *vcpu, u32 msr, u64 *value)
 	write = kvmi_write_event_wait(vcpu, kv, value);
 	kvmi_vcpu_put(kv);
 	return write;
+}
+
+/**
+ * kvmi_xsetbv_wanted() - tell whether XSETBV goes to the introspection
+ * @vcpu: the vCPU, on its own thread
+ *
+ * Return: true if the vCPU's XSETBV event is enabled.
+ */
+bool kvmi_xsetbv_wanted(struct kvm_vcpu *vcpu)
+{
+	return kvmi_event_enabled(vcpu, KVMI_EVENT_XSETBV);
+}
+
+/**
+ * kvmi_xsetbv_event() - raise KVMI_EVENT_XSETBV and wait for the reply
+ * @vcpu: the vCPU, on its own thread, at its XSETBV exit, CPL 0
+ *
+ * As for the CR and MSR events, only a fatal signal ends the wait: KVM
+ * completes the instruction when this returns.
+ *
+ * Return: 1 to go on with the XSETBV as the registers now say, 2 to go
+ * on without moving RIP past it (the reply set RIP), 0 to exit to
+ * userspace (CRASH, RIP at the XSETBV).
+ */
+int kvmi_xsetbv_event(struct kvm_vcpu *vcpu)
+{
+	union kvmi_event_data data = {};
+	enum kvmi_wait_result res;
+	u8 action = KVMI_ACTION_CONTINUE;
+	struct kvmi_vcpu *kv;
+	u32 groups = 0;
+	u8 reason;
+
+	kv = kvmi_vcpu_get(vcpu);
+	if (!kv)
+		return 1;
+
+	data.xsetbv.xcr = kvm_rcx_read(vcpu);
+	/* XCR0 is the only one; writing another one faults. */
+	data.xsetbv.old_value = data.xsetbv.xcr ? 0 : vcpu->arch.xcr0;
+	data.xsetbv.new_value = kvm_read_edx_eax(vcpu);
+	kvmi_event_publish(vcpu, kv, KVMI_EVENT_XSETBV, &data);
+
+	kv->killable = true;
+	res = kvmi_event_wait(vcpu, kv);
+	kv->killable = false;
+	if (res == KVMI_WAIT_REPLY)
+		reason = kvmi_reply_take(vcpu, kv, KVMI_ACTION_CONTINUE,
+					 &action, &groups);
+	else
+		reason = kvmi_default_reason(vcpu, kv, res);
+	kvmi_event_done(vcpu, kv, action, reason);
+	kvmi_vcpu_put(kv);
+
+	if (action == KVMI_ACTION_CRASH) {
+		memset(&vcpu->run->system_event, 0,
+		       sizeof(vcpu->run->system_event));
+		vcpu->run->exit_reason = KVM_EXIT_SYSTEM_EVENT;
+		vcpu->run->system_event.type = KVM_SYSTEM_EVENT_CRASH;
+		return 0;
+	}
+	return (groups & KVMI_REGS_RIP) ? 2 : 1;
 }
