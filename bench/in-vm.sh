@@ -54,7 +54,8 @@ fi
 # explained with perf data (report.py, "perf_exits"). BENCH_PERF=0 skips.
 [ "${BENCH_PERF:-1}" = 1 ] || exit 0
 command -v perf > /dev/null || { echo "bench: no perf, no exit breakdown" >&2; exit 0; }
-rows=(exit_io usfwd kvmi_block kvmi_hybrid kvmi_poll lib_block lib_hybrid lib_poll kvmi_bp_poll)
+rows=(exit_io usfwd kvmi_block kvmi_hybrid kvmi_poll lib_block lib_hybrid lib_poll kvmi_bp_poll
+	cr4 kvmi_cr_poll msr kvmi_msr_poll)
 for row in "${rows[@]}"; do
 	printf '\rbench: perf breakdown %-16s' "$row" >&2
 	perf record -q -a -e kvm:kvm_exit -e kvm:kvm_entry -o /tmp/perf.data -- \

@@ -31,7 +31,11 @@
  * kvmi_poll, lib_block, lib_hybrid, lib_poll (the same HYPERCALL round
  * trip, the tool written with libkvmi's public API), kvmi_bp_block,
  * kvmi_bp_hybrid, kvmi_bp_poll (skipped on a kernel without
- * KVMI_EVENT_BREAKPOINT), exit_io_hooked, cpuid, cpuid_hooked, nonblock.
+ * KVMI_EVENT_BREAKPOINT), exit_io_hooked, cpuid, cpuid_hooked, cr4,
+ * kvmi_cr_block, kvmi_cr_hybrid, kvmi_cr_poll (the guest writes CR4 with
+ * its own value, the tool answers ALLOW), msr, kvmi_msr_block,
+ * kvmi_msr_hybrid, kvmi_msr_poll (WRMSR 0 to IA32_UCODE_REV, ALLOW),
+ * nonblock.
  * Each round
  * runs ITER/ROUNDS events of every row in turn, so that slow drifts of
  * the machine spread evenly over the rows.
@@ -68,7 +72,16 @@ enum guest_kind {
 	G_INT3,		/* INT3: KVM_EXIT_DEBUG with KVM_GUESTDBG_USE_SW_BP */
 	G_HYPERCALL,	/* VMMCALL, RAX = KVM_HC_KVMI */
 	G_CPUID,	/* CPUID: handled in the kernel */
+	G_CR4,		/* MOV to CR4 of its own value: intercepted by KVM */
+	G_WRMSR,	/* WRMSR 0 to BENCH_MSR: intercepted, ignored */
 };
+
+/*
+ * IA32_UCODE_REV: KVM intercepts the guest's writes of it (no pass-through
+ * on SVM or VMX) and ignores them, so the write has no effect on the guest
+ * and the row measures the exit and nothing else.
+ */
+#define BENCH_MSR	0x8b
 
 /* ------------------------------------------------------------------ */
 /* Guest                                                               */
@@ -103,6 +116,7 @@ static inline uint64_t tsc_end(void)
 static void guest_loop(uint64_t kind, uint64_t n, uint64_t *samples)
 {
 	uint32_t a, b, c, d;
+	uint64_t cr4 = get_cr4();	/* outside the loop: a read exits too */
 
 	switch (kind) {
 	case G_TSC:
@@ -121,6 +135,15 @@ static void guest_loop(uint64_t kind, uint64_t n, uint64_t *samples)
 		break;
 	case G_CPUID:
 		TIMED_LOOP(n, samples, cpuid(0, &a, &b, &c, &d));
+		break;
+	case G_CR4:
+		TIMED_LOOP(n, samples,
+			   asm volatile("mov %0, %%cr4" :: "r"(cr4) : "memory"));
+		break;
+	case G_WRMSR:
+		TIMED_LOOP(n, samples,
+			   asm volatile("wrmsr" :: "c"(BENCH_MSR), "a"(0), "d"(0)
+					: "memory"));
 		break;
 	}
 	GUEST_DONE();
@@ -238,6 +261,8 @@ struct row {
 	int (*setup)(struct row *r, struct kvm_vm *vm, struct kvm_vcpu *vcpu);
 	void *(*tool)(void *arg);	/* NULL: the VMM thread is the tool */
 	uint16_t event;			/* KVMI_EVENT_* for the kvmi rows */
+	uint32_t param;			/* its register (CR, MSR events) */
+	uint8_t action;			/* the tool's reply, CONTINUE or ALLOW */
 	int mode;			/* KVMI_WAIT_* for the kvmi rows */
 	int hooked;			/* introspection open, nothing enabled */
 	int lib;			/* the tool uses libkvmi */
@@ -397,6 +422,37 @@ static uint32_t tool_wait(struct run *r, uint32_t last)
 }
 
 /*
+ * A CR or MSR write event (the guest's CR4 of its own value, or 0 to
+ * BENCH_MSR): check it is the write the row enabled, then let it happen
+ * with ALLOW and the value the guest wrote, as a tool that checked the
+ * value would. The reply's data goes in before kvmi_send_reply()
+ * publishes the seq (store-release).
+ */
+static void write_allow(struct run *r, const struct kvmi_event *ev)
+{
+	struct kvmi_reply *rp = kvmi_reply_slot(&r->m, 0);
+
+	TEST_ASSERT(ev->id == r->row->event, "%s: event %u, not %u",
+		    r->row->name, ev->id, r->row->event);
+	if (ev->id == KVMI_EVENT_CR) {
+		TEST_ASSERT(ev->data.cr.cr == r->row->param &&
+			    ev->data.cr.new_value == ev->data.cr.old_value,
+			    "%s: CR%u from %#lx to %#lx", r->row->name,
+			    ev->data.cr.cr,
+			    (unsigned long)ev->data.cr.old_value,
+			    (unsigned long)ev->data.cr.new_value);
+		rp->data.cr.new_value = ev->data.cr.new_value;
+	} else {
+		TEST_ASSERT(ev->data.msr.msr == r->row->param &&
+			    !ev->data.msr.new_value,
+			    "%s: MSR %#x to %#lx", r->row->name,
+			    ev->data.msr.msr,
+			    (unsigned long)ev->data.msr.new_value);
+		rp->data.msr.new_value = ev->data.msr.new_value;
+	}
+}
+
+/*
  * The kvmi-ring tool: copy the event with its registers (T1, as a tool
  * does; the forwarding row's tool gets the registers too), reply.
  */
@@ -419,15 +475,21 @@ static void *kvmi_tool(void *arg)
 		TEST_ASSERT(READ_ONCE(ev->seq) == s && copy.seq == s,
 			    "event %u rewritten while copied", s);
 		tool_record(r, now_ns(), &prev, copy.timestamp_ns);
-		/* CONTINUE: past the hypercall, or past the INT3. */
-		kvmi_send_reply(&r->m, 0, s, r->row->event,
-				KVMI_ACTION_CONTINUE, 0, NULL, r->kick);
+		if (r->row->action == KVMI_ACTION_ALLOW)
+			write_allow(r, &copy);
+		/*
+		 * CONTINUE: past the hypercall, or past the INT3; ALLOW: the
+		 * CR or MSR write happens with the value write_allow() gave.
+		 */
+		kvmi_send_reply(&r->m, 0, s, r->row->event, r->row->action, 0,
+				NULL, r->kick);
 		progress(r->row->name, r->seen, r->n);
 	}
 	return NULL;
 }
 
-static void kvmi_attach(struct run *r, int mode, uint16_t event)
+static void kvmi_attach(struct run *r, int mode, uint16_t event,
+			uint32_t param)
 {
 	r->fd = kvmi_open(r->vm);
 	kvmi_map_all(r->fd, &r->m);
@@ -440,7 +502,10 @@ static void kvmi_attach(struct run *r, int mode, uint16_t event)
 	kvmi_set_wait_mode(r->fd, KVMI_ALL_VCPUS, mode,
 			   mode == KVMI_WAIT_HYBRID ?
 			   KVMI_WAIT_DEFAULT_SPIN_NS : 0);
-	if (event)
+	if (event == KVMI_EVENT_CR || event == KVMI_EVENT_MSR)
+		kvmi_control_events_param(r->fd, KVMI_ALL_VCPUS, event, 1,
+					  param);
+	else if (event)
 		kvmi_control_events(r->fd, KVMI_ALL_VCPUS, event, 1);
 }
 
@@ -629,9 +694,9 @@ static void run_row_round(struct row *row, uint64_t n)
 	if (row->lib)
 		lib_attach(&r, row->mode, row->event);
 	else if (row->event)
-		kvmi_attach(&r, row->mode, row->event);
+		kvmi_attach(&r, row->mode, row->event, row->param);
 	else if (row->hooked)
-		kvmi_attach(&r, KVMI_WAIT_HYBRID, 0);
+		kvmi_attach(&r, KVMI_WAIT_HYBRID, 0, 0);
 	if (row->tool == fwd_tool) {
 		vcpu_guest_debug_set(r.vcpu, &dbg);
 		TEST_ASSERT(!socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC,
@@ -652,7 +717,7 @@ static void run_row_round(struct row *row, uint64_t n)
 				    "write(notify)");
 		pthread_join(tool, NULL);
 	}
-	if (row->kind != G_TSC && row->kind != G_CPUID)
+	if (row->tool || row->kind == G_EXIT_IO)
 		TEST_ASSERT(r.seen == n, "%s: %lu events for %lu iterations",
 			    row->name, (unsigned long)r.seen,
 			    (unsigned long)n);
@@ -705,6 +770,30 @@ static struct row rows[] = {
 	{ .name = "exit_io_hooked", .kind = G_EXIT_IO, .hooked = 1 },
 	{ .name = "cpuid", .kind = G_CPUID },
 	{ .name = "cpuid_hooked", .kind = G_CPUID, .hooked = 1 },
+	/*
+	 * The CR and MSR write events, each after the same write with no
+	 * introspection (KVM intercepts it anyway): the tool answers ALLOW.
+	 */
+	{ .name = "cr4", .kind = G_CR4 },
+	{ .name = "kvmi_cr_block", .kind = G_CR4, .tool = kvmi_tool,
+	  .event = KVMI_EVENT_CR, .param = 4, .action = KVMI_ACTION_ALLOW,
+	  .mode = KVMI_WAIT_BLOCK },
+	{ .name = "kvmi_cr_hybrid", .kind = G_CR4, .tool = kvmi_tool,
+	  .event = KVMI_EVENT_CR, .param = 4, .action = KVMI_ACTION_ALLOW,
+	  .mode = KVMI_WAIT_HYBRID },
+	{ .name = "kvmi_cr_poll", .kind = G_CR4, .tool = kvmi_tool,
+	  .event = KVMI_EVENT_CR, .param = 4, .action = KVMI_ACTION_ALLOW,
+	  .mode = KVMI_WAIT_POLL },
+	{ .name = "msr", .kind = G_WRMSR },
+	{ .name = "kvmi_msr_block", .kind = G_WRMSR, .tool = kvmi_tool,
+	  .event = KVMI_EVENT_MSR, .param = BENCH_MSR,
+	  .action = KVMI_ACTION_ALLOW, .mode = KVMI_WAIT_BLOCK },
+	{ .name = "kvmi_msr_hybrid", .kind = G_WRMSR, .tool = kvmi_tool,
+	  .event = KVMI_EVENT_MSR, .param = BENCH_MSR,
+	  .action = KVMI_ACTION_ALLOW, .mode = KVMI_WAIT_HYBRID },
+	{ .name = "kvmi_msr_poll", .kind = G_WRMSR, .tool = kvmi_tool,
+	  .event = KVMI_EVENT_MSR, .param = BENCH_MSR,
+	  .action = KVMI_ACTION_ALLOW, .mode = KVMI_WAIT_POLL },
 };
 
 #define NR_ROWS	ARRAY_SIZE(rows)
@@ -861,7 +950,7 @@ static struct nb_result nb_run(const struct nb_scenario *sc)
 	WRITE_ONCE(*stop, 0);
 
 	if (sc->events) {
-		kvmi_attach(&nb.r, KVMI_WAIT_BLOCK, KVMI_EVENT_HYPERCALL);
+		kvmi_attach(&nb.r, KVMI_WAIT_BLOCK, KVMI_EVENT_HYPERCALL, 0);
 		TEST_ASSERT(!pthread_create(&tool, NULL, nb_tool, &nb),
 			    "pthread_create");
 	}

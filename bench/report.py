@@ -54,6 +54,26 @@ ROWS = [
     ("lib_poll", "libkvmi poll",
      "the kvmi_poll round trip through libkvmi: kvmi_vcpu_wait_event() "
      "spins with KVMI_TOOL_POLLING, kvmi_vcpu_reply()"),
+    ("cr4", "CR4 write, no introspection",
+     "MOV to CR4 of its own value: KVM intercepts it and handles it in "
+     "the kernel"),
+    ("kvmi_cr_block", "kvmi-ring CR write block",
+     "the same write, CR event (CR4), reply ALLOW with the value; block "
+     "mode"),
+    ("kvmi_cr_hybrid", "kvmi-ring CR write hybrid",
+     "the same, hybrid mode"),
+    ("kvmi_cr_poll", "kvmi-ring CR write poll",
+     "the same, poll mode"),
+    ("msr", "MSR write, no introspection",
+     "WRMSR 0 to IA32_UCODE_REV (0x8b): KVM intercepts it and ignores "
+     "it, in the kernel"),
+    ("kvmi_msr_block", "kvmi-ring MSR write block",
+     "the same WRMSR, MSR event (0x8b), reply ALLOW with the value; "
+     "block mode"),
+    ("kvmi_msr_hybrid", "kvmi-ring MSR write hybrid",
+     "the same, hybrid mode"),
+    ("kvmi_msr_poll", "kvmi-ring MSR write poll",
+     "the same, poll mode"),
 ]
 REF = "usfwd"   # ratios are against this row (no socket transport yet)
 # The user library's rows and the raw-ABI row of the same mode (issue 6).
@@ -63,6 +83,16 @@ LIB = [("lib_block", "kvmi_block", "block"),
 LIB_LIMIT = 1.05    # issue 6: the library adds < 5% in poll mode
 IDLE = [("cpuid", "cpuid_hooked", "CPUID (in-kernel exit)"),
         ("exit_io", "exit_io_hooked", "OUT (exit to userspace)")]
+# The CR and MSR write events against the same write with no
+# introspection (an exit KVM handles in the kernel either way): what the
+# event adds to such an exit. (baseline, [(row, mode)], what)
+WRITES = [("cr4", [("kvmi_cr_block", "block"), ("kvmi_cr_hybrid", "hybrid"),
+                   ("kvmi_cr_poll", "poll")], "CR4 write"),
+          ("msr", [("kvmi_msr_block", "block"),
+                   ("kvmi_msr_hybrid", "hybrid"),
+                   ("kvmi_msr_poll", "poll")], "MSR write")]
+WRITE_ROWS = {b for b, _, _ in WRITES} | {n for _, ev, _ in WRITES
+                                          for n, _ in ev}
 
 PCTS = [50, 90, 99, 99.9]
 
@@ -147,12 +177,15 @@ def target(name, value, limit, why, le=True):
 
 
 def plot(out, rows, idle, gnuplot):
-    """SVG plots of the distributions, if gnuplot is there."""
+    """SVG plots of the distributions, if gnuplot is there: the HYPERCALL
+    and BREAKPOINT rows in roundtrip*.svg, the CR and MSR write rows in
+    writes.svg."""
     if not gnuplot:
         return []
-    made = []
     dat = os.path.join(out, "plots")
     os.makedirs(dat, exist_ok=True)
+    made = plot_writes(out, dat, rows, gnuplot)
+    rows = {n: r for n, r in rows.items() if n not in WRITE_ROWS}
     series = []
     for name, r in rows.items():
         g = r.get("guest")
@@ -231,6 +264,71 @@ def plot(out, rows, idle, gnuplot):
         subprocess.run([gnuplot], input="\n".join(cmds), text=True, check=True)
         made.append(svg)
     return made
+
+
+def plot_writes(out, dat, rows, gnuplot):
+    """writes.svg: the CR and MSR write rows and their baselines."""
+    series = []
+    for base, evs, what in WRITES:
+        for name in [base] + [n for n, _ in evs]:
+            g = (rows.get(name) or {}).get("guest")
+            if not g:
+                continue
+            p = os.path.join(dat, name + ".hist")
+            with open(p, "w") as f:
+                for lo, hi, c in g["histogram"]:
+                    f.write("%g %g\n" % (math.sqrt(lo * hi) / 1000.0,
+                                         100.0 * c / g["n"]))
+            series.append((p, rows[name]["label"]))
+    if not series:
+        return []
+    svg = os.path.join(out, "writes.svg")
+    cmds = ["set terminal svg size 900,500 dynamic background rgb 'white'",
+            "set output '%s'" % svg,
+            "set title 'CR and MSR writes: with the event (tool replies "
+            "ALLOW) and without introspection (guest TSC)'",
+            "set logscale x", "set xlabel 'write (us, log scale)'",
+            "set ylabel '% of writes per bin (20 bins per decade)'",
+            "set key top right", "set grid",
+            "plot " + ", ".join("'%s' using 1:2 with steps lw 2 title '%s'"
+                                % (p, t) for p, t in series)]
+    subprocess.run([gnuplot], input="\n".join(cmds), text=True, check=True)
+    return [svg]
+
+
+def write_events(rows, basis, raw, meta):
+    """Each CR or MSR write row against the same write un-introspected:
+    the p50 ratio, the p50 the event adds, and the median over the rounds
+    of the per-round p50 ratio (the rows ran side by side in each
+    round)."""
+    res = []
+    for base, evs, what in WRITES:
+        b = (rows.get(base) or {}).get("guest")
+        if not b:
+            continue
+        br = read_rounds(os.path.join(raw, base + ".guest"), meta)
+        for name, mode in evs:
+            # The baseline has no tool, so its figures are always the
+            # guest's; so are the event's here (the TSC check is above).
+            e = (rows.get(name) or {}).get("guest")
+            if not e:
+                continue
+            o = {"write": what, "mode": mode, "row": name, "baseline": base,
+                 "p50_baseline_ns": b["p50"], "p50_event_ns": e["p50"],
+                 "p99_baseline_ns": b["p99"], "p99_event_ns": e["p99"],
+                 "ratio_p50": round(e["p50"] / b["p50"], 3),
+                 "ratio_p99": round(e["p99"] / b["p99"], 3),
+                 "added_p50_ns": e["p50"] - b["p50"],
+                 "guest_tsc_trusted": basis == "guest"}
+            er = read_rounds(os.path.join(raw, name + ".guest"), meta)
+            if br and er and len(br) == len(er) and len(br) > 1:
+                o["ratio_p50_by_round"] = [
+                    round(pct(sorted(v), 50) / pct(sorted(u), 50), 3)
+                    for u, v in zip(br, er)]
+                o["ratio_p50_paired"] = round(
+                    statistics.median(o["ratio_p50_by_round"]), 3)
+            res.append(o)
+    return res
 
 
 def perf_exits(raw):
@@ -342,6 +440,16 @@ def write_markdown(path, res):
                 "| --- | ---: |"]
         for r in res["idle_cost"]:
             out.append("| %s | %+.1f%% |" % (r["exit"], 100 * r["cost_p50"]))
+    if res.get("write_events"):
+        out += ["", "| CR/MSR write event (reply ALLOW) | write p50 | event "
+                "p50 | p50 ratio | p50 added | p50 ratio paired by round |",
+                "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        for o in res["write_events"]:
+            out.append("| %s, %s mode | %s | %s | %.2fx | %s | %s |" % (
+                o["write"], o["mode"], us(o["p50_baseline_ns"]),
+                us(o["p50_event_ns"]), o["ratio_p50"], us(o["added_p50_ns"]),
+                "%.2fx" % o["ratio_p50_paired"]
+                if "ratio_p50_paired" in o else "-"))
     if res.get("targets"):
         out += ["", "| target (issues 6 and 7) | value | |", "| --- | ---: | --- |"]
         for t in res["targets"]:
@@ -475,6 +583,7 @@ def main():
 
     micro = micro_summary(a.micro)
     pexits = perf_exits(a.raw)
+    writes = write_events(rows, basis, a.raw, meta)
 
     # Targets of issue 7, against the userspace-forwarding row until the
     # socket transport exists.
@@ -613,6 +722,7 @@ def main():
               "tsc_read_overhead": tsc, "rows": rows,
               "lib_overhead": lib_res, "idle_cost": idle_res,
               "idle_rows": idle, "nonblock": nonblock, "microbench": micro,
+              "write_events": writes,
               "perf_exits": pexits,
               "targets": targets}
 
@@ -729,6 +839,22 @@ def main():
                    100 * r["cost_p50"], 100 * r["cost_mean"],
                    ", paired by round %+.1f%%" % (100 * r["cost_p50_paired"])
                    if "cost_p50_paired" in r else ""))
+    if writes:
+        pr()
+        pr("CR and MSR write events (tool replies ALLOW) against the same "
+           "write with no")
+        pr("introspection (KVM intercepts it either way), guest TSC%s:" % (
+            "" if basis == "guest" else " (NOT trusted in this run)"))
+        pr("  %-22s %10s %10s %8s %10s %9s" % (
+            "", "write p50", "event p50", "p50 x", "added p50", "paired x"))
+        for o in writes:
+            pr("  %-22s %10s %10s %7.2fx %10s %9s" % (
+                "%s, %s" % (o["write"], o["mode"]), us(o["p50_baseline_ns"]),
+                us(o["p50_event_ns"]), o["ratio_p50"], us(o["added_p50_ns"]),
+                "%.2fx" % o["ratio_p50_paired"]
+                if "ratio_p50_paired" in o else "-"))
+        pr("  (us; x = event / write; paired = median over the rounds of "
+           "the round's p50 ratio)")
     if micro:
         pr()
         pr("host microbench (slot_bench, google-benchmark): ns per round trip")

@@ -43,6 +43,11 @@ rows lib_poll 370
 rows exit_io_hooked 1010
 rows cpuid 1000
 rows cpuid_hooked 1030
+rows cr4 1000
+rows kvmi_cr_block 5000
+rows kvmi_cr_poll 2000
+rows msr 800
+rows kvmi_msr_poll 3000
 seq 1 100 | awk '{ print 10 }' > "$raw/tsc.guest"
 printf '# scenario round vcpu1_iter_per_s vcpu0_events_per_s\n' > "$raw/nonblock.txt"
 for r in 0 1 2; do
@@ -136,8 +141,18 @@ check "report.py runs with L1's TSC unstable" python3 "$here/report.py" \
 check "then targets from the tool's clock" \
 	python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1]))["targets_from"] != "tool_cycle")' "$tmp/out2/results.json"
 check "table.md is written" grep -q "| kvmi-ring poll | 18.0 |" "$out/table.md"
+check "CR and MSR write events against the same write un-introspected" \
+	q '[(o["row"], o["baseline"], o["mode"], o["ratio_p50"], o["added_p50_ns"], o["ratio_p50_paired"]) for o in r["write_events"]] == [("kvmi_cr_block", "cr4", "block", 5.0, 200000, 5.0), ("kvmi_cr_poll", "cr4", "poll", 2.0, 50000, 2.0), ("kvmi_msr_poll", "msr", "poll", 3.75, 110000, 3.75)]'
+check "write event rows in the round-trip table, against forwarding" \
+	q 'r["rows"]["kvmi_cr_poll"]["ratio_p50_vs_usfwd"] == 0.5 and r["rows"]["msr"]["label"] == "MSR write, no introspection"'
+check "table.md has the write events" \
+	grep -q "| CR4 write, poll mode | 50.0 | 100.0 | 2.00x | 50.0 | 2.00x |" "$out/table.md"
+check "the table on stdout has the write events" bash -c \
+	"python3 '$here/report.py' --raw '$raw' --machine '$tmp/machine.txt' --out '$tmp/out4' | grep -q '^  MSR write, poll  *40.0  *150.0  *3.75x  *110.0  *3.75x$'"
 if command -v gnuplot > /dev/null; then
 	check "SVG plots" test -s "$out/roundtrip.svg" -a -s "$out/roundtrip-tail.svg" -a -s "$out/idle.svg"
+	check "the write rows in writes.svg, not in roundtrip.svg" bash -c \
+		"grep -q 'kvmi-ring CR write poll' '$out/writes.svg' && grep -q 'MSR write, no introspection' '$out/writes.svg' && ! grep -q 'CR write' '$out/roundtrip.svg'"
 fi
 
 # perf_roundtrip.py: two vCPUs interleaved, one reply without its event.
