@@ -248,3 +248,60 @@ TEST(wait_event_timeouts)
 	CHECK_EQ(0, kvmi_dom_close(s.dom));
 	sim_free(&s);
 }
+
+/*
+ * The write events' helpers: typed data, per-register checks, replies
+ * that carry the value and refuse what the kernel would (nothing written).
+ */
+TEST(write_event_helpers)
+{
+	struct kvmi_x86_regs regs = { .groups = KVMI_REGS_GPRS };
+	struct kvmi_event ev;
+	struct kvmi_vcpu *v;
+	struct sim s;
+
+	sim_default(&s, 1);
+	CHECK_EQ(0, sim_start(&s, 1));
+	v = kvmi_dom_vcpu(s.dom, 0);
+	CHECK_EQ(-EINVAL, kvmi_dom_control_cr(s.dom, 0, 2, 1));
+	CHECK_EQ(-EINVAL, kvmi_dom_control_cr(s.dom, 0, 8, 1));
+	CHECK_EQ(-EINVAL, kvmi_dom_control_msr(s.dom, 0, 0x2000, 1));
+	CHECK_EQ(-EINVAL, kvmi_dom_control_msr(s.dom, 0, 0xc0002000, 1));
+	CHECK(kvmi_event_as_cr(NULL) == NULL);
+	CHECK_EQ(-ENOENT, kvmi_vcpu_reply_cr(v, KVMI_ACTION_DENY, 0, NULL));
+
+	/* A CR4 write: the data, and the wrong reply helper refused. */
+	sim_publish(&s, 0, 7, KVMI_EVENT_CR);
+	CHECK_EQ(0, kvmi_vcpu_pop_event(v, &ev));
+	CHECK(kvmi_event_as_cr(&ev) == &ev.data.cr);
+	CHECK(kvmi_event_as_msr(&ev) == NULL);
+	CHECK_EQ(-EINVAL, kvmi_vcpu_reply_msr(v, KVMI_ACTION_DENY, 0, NULL));
+	CHECK_EQ(-EINVAL, kvmi_vcpu_reply_cr(v, KVMI_ACTION_RETRY, 0, NULL));
+	CHECK_EQ(-EINVAL, kvmi_vcpu_reply_cr(v, KVMI_ACTION_NOEMU, 0, NULL));
+	regs.groups = KVMI_REGS_RIP;
+	CHECK_EQ(-EINVAL, kvmi_vcpu_reply_cr(v, KVMI_ACTION_DENY, 0, &regs));
+	CHECK(sim_rp(&s, 0)->seq != 7);
+	regs.groups = KVMI_REGS_GPRS;
+	regs.rax = 0x1234;
+	CHECK_EQ(0, kvmi_vcpu_reply_cr(v, KVMI_ACTION_ALLOW, 0x3006f0, &regs));
+	CHECK_EQ(7, sim_rp(&s, 0)->seq);
+	CHECK_EQ(KVMI_EVENT_CR, sim_rp(&s, 0)->event);
+	CHECK_EQ(KVMI_ACTION_ALLOW, sim_rp(&s, 0)->action);
+	CHECK_EQ(KVMI_REPLY_SET_REGS, sim_rp(&s, 0)->flags);
+	CHECK_EQ(0x3006f0, sim_rp(&s, 0)->data.cr.new_value);
+	CHECK_EQ(0x1234, sim_rp(&s, 0)->regs.rax);
+
+	/* An MSR write: DENY without SET_REGS. */
+	sim_publish(&s, 0, 8, KVMI_EVENT_MSR);
+	CHECK_EQ(0, kvmi_vcpu_pop_event(v, &ev));
+	CHECK(kvmi_event_as_msr(&ev) == &ev.data.msr);
+	CHECK(kvmi_event_as_cr(&ev) == NULL);
+	CHECK_EQ(-EINVAL, kvmi_vcpu_reply_cr(v, KVMI_ACTION_DENY, 0, NULL));
+	CHECK_EQ(0, kvmi_vcpu_reply_msr(v, KVMI_ACTION_DENY, 5, NULL));
+	CHECK_EQ(8, sim_rp(&s, 0)->seq);
+	CHECK_EQ(KVMI_ACTION_DENY, sim_rp(&s, 0)->action);
+	CHECK_EQ(0, sim_rp(&s, 0)->flags);
+	CHECK_EQ(5, sim_rp(&s, 0)->data.msr.new_value);
+	CHECK_EQ(0, kvmi_dom_close(s.dom));
+	sim_free(&s);
+}

@@ -52,7 +52,7 @@ extern "C" {
 
 /* The library's version: KVMI_LIB_VERSION_MAJOR.MINOR. */
 #define KVMI_LIB_VERSION_MAJOR	1
-#define KVMI_LIB_VERSION_MINOR	1
+#define KVMI_LIB_VERSION_MINOR	2
 
 struct kvmi_dom;
 struct kvmi_vcpu;
@@ -223,6 +223,24 @@ int kvmi_dom_open_guest(struct kvmi_disc *disc, uint64_t id,
 int kvmi_uring_add_disc(struct kvmi_uring *loop, struct kvmi_disc *disc,
 			kvmi_guest_fn fn, void *arg);
 int kvmi_uring_remove_disc(struct kvmi_uring *loop, struct kvmi_disc *disc);
+
+/* ------------------------------------------------------------------ */
+/* Register writes: the CR and MSR events (since 1.2)                  */
+/* ------------------------------------------------------------------ */
+
+/* Enable per register, on one vCPU or KVMI_ALL_VCPUS. */
+int kvmi_dom_control_cr(struct kvmi_dom *dom, uint32_t vcpu, uint32_t cr,
+			int enable);
+int kvmi_dom_control_msr(struct kvmi_dom *dom, uint32_t vcpu, uint32_t msr,
+			 int enable);
+/* The event's data (register, old and new value), NULL for another event. */
+const struct kvmi_event_cr *kvmi_event_as_cr(const struct kvmi_event *ev);
+const struct kvmi_event_msr *kvmi_event_as_msr(const struct kvmi_event *ev);
+/* CONTINUE, ALLOW (writes @new_value), DENY, CRASH; @regs may be NULL. */
+int kvmi_vcpu_reply_cr(struct kvmi_vcpu *vcpu, uint8_t action,
+		       uint64_t new_value, const struct kvmi_x86_regs *regs);
+int kvmi_vcpu_reply_msr(struct kvmi_vcpu *vcpu, uint8_t action,
+			uint64_t new_value, const struct kvmi_x86_regs *regs);
 
 #ifdef __cplusplus
 }

@@ -3,8 +3,8 @@
  * libkvmi against the real kernel, in the L1 VM: HYPERCALL events through
  * the library in the three wait modes, reply actions, SET_REGS, the
  * pollable fd and the io_uring loop, vCPUs created later, commands,
- * closing with an event pending, a VM fd or introspection fd passed to
- * another process, attaching to a process that holds a VM fd, and guest
+ * closing with an event pending, the CR and MSR write events, a VM fd or
+ * introspection fd passed to another process, attaching to a process that holds a VM fd, and guest
  * discovery (/dev/kvmi): guests coming and going, the queue's overflow,
  * the VMM's UUID and opt-out, and an agent that attaches to a new guest
  * from the same io_uring loop.
@@ -588,6 +588,98 @@ TEST(breakpoint_retry_then_continue)
 	ASSERT_EQ(ev.regs.rip, ev2.regs.rip);
 	ASSERT_EQ(0, kvmi_vcpu_reply(v, KVMI_ACTION_CONTINUE, 0, NULL, NULL));
 	ASSERT_GUEST_SAW(&r, 1, 0);
+out:
+	kvmi_dom_close(dom);
+	kvm_vm_free(vm);
+}
+
+#define LSTAR_OLD	0xffffffff81000000ULL
+#define LSTAR_NEW	0xffffffff8badc0deULL
+
+static uint64_t guest_lstar, guest_eip, guest_cr4;
+
+static void guest_writes(void)
+{
+	wrmsr(MSR_LSTAR, LSTAR_NEW);
+	wrmsr(MSR_IA32_SYSENTER_EIP, 0x1234);
+	set_cr4(get_cr4() | X86_CR4_PCE);
+	guest_lstar = rdmsr(MSR_LSTAR);
+	guest_eip = rdmsr(MSR_IA32_SYSENTER_EIP);
+	guest_cr4 = get_cr4();
+	GUEST_SYNC2(1, 0);
+}
+
+/*
+ * CR and MSR write events through the library's helpers: per register,
+ * typed data, DENY (the guest sees the old value), ALLOW with the tool's
+ * value (the guest sees it), a reply for the wrong event refused.
+ */
+TEST(cr_and_msr_writes)
+{
+	struct kvmi_x86_regs regs = { .groups = KVMI_REGS_RIP };
+	const struct kvmi_event_msr *msr;
+	const struct kvmi_event_cr *cr;
+	struct kvm_vcpu *vcpu;
+	struct kvmi_event ev;
+	struct kvmi_vcpu *v;
+	struct kvmi_dom *dom;
+	struct kvm_vm *vm;
+	struct runner r;
+	uint64_t cr4;
+
+	TEST_REQUIRE(have_kvmi());
+	vm = vm_create_with_one_vcpu(&vcpu, guest_writes);
+	vcpu_set_msr(vcpu, MSR_LSTAR, LSTAR_OLD);
+	ASSERT_EQ(0, kvmi_dom_open(vm->fd, &dom));
+	v = kvmi_dom_vcpu(dom, 0);
+	if (kvmi_dom_check_event(dom, KVMI_EVENT_CR) ||
+	    kvmi_dom_check_event(dom, KVMI_EVENT_MSR))
+		SKIP(goto out, "no KVMI_EVENT_CR/MSR in this kernel");
+	ASSERT_EQ(-EINVAL, kvmi_dom_control_cr(dom, 0, 8, 1));
+	ASSERT_EQ(-EINVAL, kvmi_dom_control_msr(dom, 0, 0x40000000, 1));
+	ASSERT_EQ(-ENOENT, kvmi_dom_control_cr(dom, 1, 4, 1));
+	ASSERT_EQ(0, kvmi_dom_control_msr(dom, KVMI_ALL_VCPUS, MSR_LSTAR, 1));
+	ASSERT_EQ(0, kvmi_dom_control_msr(dom, 0, MSR_IA32_SYSENTER_EIP, 1));
+	ASSERT_EQ(0, kvmi_dom_control_cr(dom, 0, 4, 1));
+	/* CR0 on and off again: not reported (the guest doesn't write it). */
+	ASSERT_EQ(0, kvmi_dom_control_cr(dom, 0, 0, 1));
+	ASSERT_EQ(0, kvmi_dom_control_cr(dom, 0, 0, 0));
+	runner_start(&r, vcpu);
+
+	ASSERT_EQ(0, kvmi_vcpu_wait_event(v, &ev, -1));
+	msr = kvmi_event_as_msr(&ev);
+	ASSERT_NE(NULL, msr);
+	ASSERT_EQ(NULL, kvmi_event_as_cr(&ev));
+	ASSERT_EQ(MSR_LSTAR, msr->msr);
+	ASSERT_EQ(LSTAR_OLD, msr->old_value);
+	ASSERT_EQ(LSTAR_NEW, msr->new_value);
+	ASSERT_EQ(-EINVAL, kvmi_vcpu_reply_cr(v, KVMI_ACTION_DENY, 0, NULL));
+	ASSERT_EQ(-EINVAL, kvmi_vcpu_reply_msr(v, KVMI_ACTION_DENY, 0, &regs));
+	ASSERT_EQ(0, kvmi_vcpu_reply_msr(v, KVMI_ACTION_DENY, 0, NULL));
+
+	ASSERT_EQ(0, kvmi_vcpu_wait_event(v, &ev, -1));
+	msr = kvmi_event_as_msr(&ev);
+	ASSERT_NE(NULL, msr);
+	ASSERT_EQ(MSR_IA32_SYSENTER_EIP, msr->msr);
+	ASSERT_EQ(0x1234, msr->new_value);
+	ASSERT_EQ(0, kvmi_vcpu_reply_msr(v, KVMI_ACTION_ALLOW, 0x5678, NULL));
+
+	ASSERT_EQ(0, kvmi_vcpu_wait_event(v, &ev, -1));
+	cr = kvmi_event_as_cr(&ev);
+	ASSERT_NE(NULL, cr);
+	ASSERT_EQ(NULL, kvmi_event_as_msr(&ev));
+	ASSERT_EQ(4, cr->cr);
+	cr4 = cr->old_value;
+	ASSERT_EQ(0, cr4 & (X86_CR4_PCE | X86_CR4_TSD));
+	ASSERT_EQ(cr4 | X86_CR4_PCE, cr->new_value);
+	ASSERT_EQ(0, kvmi_vcpu_reply_cr(v, KVMI_ACTION_ALLOW,
+					cr->new_value | X86_CR4_TSD, NULL));
+
+	ASSERT_GUEST_SAW(&r, 1, 0);
+	ASSERT_EQ(LSTAR_OLD, *(uint64_t *)addr_gva2hva(vm, (vm_vaddr_t)&guest_lstar));
+	ASSERT_EQ(0x5678, *(uint64_t *)addr_gva2hva(vm, (vm_vaddr_t)&guest_eip));
+	ASSERT_EQ(cr4 | X86_CR4_PCE | X86_CR4_TSD,
+		  *(uint64_t *)addr_gva2hva(vm, (vm_vaddr_t)&guest_cr4));
 out:
 	kvmi_dom_close(dom);
 	kvm_vm_free(vm);
