@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The guest the enforcement agent (examples/agent) is tested against: a
+ * VMM that knows nothing of introspection, with one vCPU whose guest
+ * makes the writes a rootkit would (LSTAR, CR4.SMEP, CR4.SMAP) and two it
+ * may (STAR, CR4.PCE), and reports what each did as the guest sees it:
+ *
+ *   lstar: kept|written      star: kept|written
+ *   cr4.smep: kept|cleared   cr4.smap: kept|cleared   (or: unsupported)
+ *   cr4.pce: set|not set
+ *
+ * Before the guest runs, the VMM sets LSTAR and CR4.SMEP/SMAP (when KVM
+ * offers them) as a booted guest kernel would have, prints "ready", and
+ * waits for SIGUSR1 (unless "go" is given: then it runs at once).
+ *
+ *   kvmi_agent_vmm [go]
+ */
+#include <signal.h>
+
+#include "kvm_util.h"
+#include "processor.h"
+#include "test_util.h"
+#include "ucall_common.h"
+
+#define LSTAR_BOOT	0xffffffff81a00040ULL
+#define LSTAR_ROOTKIT	0xffffffffc0ffee00ULL
+#define STAR_NEW	0x0023001000000000ULL
+
+static bool have_smep_smap;
+static uint64_t lstar_after, star_after, cr4_before, cr4_smep, cr4_smap;
+static uint64_t cr4_pce;
+
+static void guest_code(void)
+{
+	wrmsr(MSR_LSTAR, LSTAR_ROOTKIT);
+	lstar_after = rdmsr(MSR_LSTAR);
+	wrmsr(MSR_STAR, STAR_NEW);
+	star_after = rdmsr(MSR_STAR);
+	cr4_before = get_cr4();
+	if (have_smep_smap) {
+		set_cr4(get_cr4() & ~X86_CR4_SMEP);
+		cr4_smep = get_cr4();
+		set_cr4(get_cr4() & ~X86_CR4_SMAP);
+		cr4_smap = get_cr4();
+	}
+	set_cr4(get_cr4() | X86_CR4_PCE);
+	cr4_pce = get_cr4();
+	GUEST_DONE();
+}
+
+static uint64_t peek(struct kvm_vm *vm, uint64_t *gva)
+{
+	return *(uint64_t *)addr_gva2hva(vm, (vm_vaddr_t)gva);
+}
+
+int main(int argc, char **argv)
+{
+	bool go = argc > 1 && !strcmp(argv[1], "go");
+	struct kvm_sregs sregs;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	struct ucall uc;
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+
+	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
+	vcpu_set_msr(vcpu, MSR_LSTAR, LSTAR_BOOT);
+	have_smep_smap = kvm_cpu_has(X86_FEATURE_SMEP) &&
+			 kvm_cpu_has(X86_FEATURE_SMAP);
+	if (have_smep_smap) {
+		vcpu_sregs_get(vcpu, &sregs);
+		sregs.cr4 |= X86_CR4_SMEP | X86_CR4_SMAP;
+		vcpu_sregs_set(vcpu, &sregs);
+	}
+	sync_global_to_guest(vm, have_smep_smap);
+	printf("ready\n");
+	fflush(stdout);
+	if (!go)
+		sigwait(&set, &sig);
+
+	vcpu_run(vcpu);
+	TEST_ASSERT(get_ucall(vcpu, &uc) == UCALL_DONE, "guest: %s",
+		    (const char *)uc.args[0]);
+
+	printf("lstar: %s\n", peek(vm, &lstar_after) == LSTAR_BOOT ? "kept" :
+	       peek(vm, &lstar_after) == LSTAR_ROOTKIT ? "written" : "?");
+	printf("star: %s\n", peek(vm, &star_after) == STAR_NEW ? "written" :
+	       "kept");
+	if (have_smep_smap) {
+		printf("cr4.smep: %s\n", peek(vm, &cr4_smep) & X86_CR4_SMEP ?
+		       "kept" : "cleared");
+		printf("cr4.smap: %s\n", peek(vm, &cr4_smap) & X86_CR4_SMAP ?
+		       "kept" : "cleared");
+	} else {
+		printf("cr4.smep: unsupported\ncr4.smap: unsupported\n");
+	}
+	printf("cr4.pce: %s\n", peek(vm, &cr4_pce) & X86_CR4_PCE ? "set" :
+	       "not set");
+	printf("cr4 0x%lx -> 0x%lx\n", peek(vm, &cr4_before), peek(vm, &cr4_pce));
+	kvm_vm_free(vm);
+	return 0;
+}
