@@ -44,9 +44,12 @@
 #define MAX_GUESTS	64
 #define NR_KINDS	(KVMI_EVENT_PAGE_FAULT + 1)
 
+struct agent;
+
 struct guest {
 	struct kvmi_dom *dom;
 	uint64_t id;		/* discovery id, or 0 */
+	struct agent *agent;
 };
 
 struct agent {
@@ -79,22 +82,23 @@ static void on_signal(int sig)
 }
 
 /* LSTAR: a write that changes it is denied. */
-static int on_msr(struct agent *a, struct kvmi_vcpu *vcpu,
+static int on_msr(struct guest *g, struct kvmi_vcpu *vcpu,
 		  const struct kvmi_event *ev)
 {
 	const struct kvmi_event_msr *m = kvmi_event_as_msr(ev);
 
 	if (m->msr != MSR_LSTAR || m->new_value == m->old_value)
 		return kvmi_vcpu_reply_msr(vcpu, KVMI_ACTION_CONTINUE, 0, NULL);
-	a->denied[ev->id]++;
-	printf("vcpu %u: denied MSR LSTAR write 0x%" PRIx64 " -> 0x%" PRIx64
-	       " at rip 0x%llx\n", ev->vcpu, (uint64_t)m->old_value,
-	       (uint64_t)m->new_value, (unsigned long long)ev->regs.rip);
+	g->agent->denied[ev->id]++;
+	printf("guest %" PRIu64 " vcpu %u: denied MSR LSTAR write 0x%" PRIx64
+	       " -> 0x%" PRIx64 " at rip 0x%llx\n", g->id, ev->vcpu,
+	       (uint64_t)m->old_value, (uint64_t)m->new_value,
+	       (unsigned long long)ev->regs.rip);
 	return kvmi_vcpu_reply_msr(vcpu, KVMI_ACTION_DENY, 0, NULL);
 }
 
 /* CR4: a write that clears SMEP or SMAP is denied; others go through. */
-static int on_cr(struct agent *a, struct kvmi_vcpu *vcpu,
+static int on_cr(struct guest *g, struct kvmi_vcpu *vcpu,
 		 const struct kvmi_event *ev)
 {
 	const struct kvmi_event_cr *c = kvmi_event_as_cr(ev);
@@ -102,10 +106,10 @@ static int on_cr(struct agent *a, struct kvmi_vcpu *vcpu,
 
 	if (c->cr != 4 || !cleared)
 		return kvmi_vcpu_reply_cr(vcpu, KVMI_ACTION_CONTINUE, 0, NULL);
-	a->denied[ev->id]++;
-	printf("vcpu %u: denied CR4 write 0x%" PRIx64 " -> 0x%" PRIx64
-	       " (clears%s%s) at rip 0x%llx\n", ev->vcpu,
-	       (uint64_t)c->old_value, (uint64_t)c->new_value,
+	g->agent->denied[ev->id]++;
+	printf("guest %" PRIu64 " vcpu %u: denied CR4 write 0x%" PRIx64
+	       " -> 0x%" PRIx64 " (clears%s%s) at rip 0x%llx\n", g->id,
+	       ev->vcpu, (uint64_t)c->old_value, (uint64_t)c->new_value,
 	       cleared & CR4_SMEP ? " SMEP" : "",
 	       cleared & CR4_SMAP ? " SMAP" : "",
 	       (unsigned long long)ev->regs.rip);
@@ -117,7 +121,7 @@ static int on_cr(struct agent *a, struct kvmi_vcpu *vcpu,
  * its memory writes discarded (EMUL_NOWRITE), the page stays as it was.
  * Reached only with a kernel that has the PAGE_FAULT event.
  */
-static int on_page_fault(struct agent *a, struct kvmi_vcpu *vcpu,
+static int on_page_fault(struct guest *g, struct kvmi_vcpu *vcpu,
 			 const struct kvmi_event *ev)
 {
 	const struct kvmi_event_page_fault *pf = &ev->data.page_fault;
@@ -127,9 +131,10 @@ static int on_page_fault(struct agent *a, struct kvmi_vcpu *vcpu,
 	      KVMI_FEATURE_PF_EMULATION))
 		return kvmi_vcpu_reply(vcpu, KVMI_ACTION_CONTINUE, 0, NULL,
 				       NULL);
-	a->denied[ev->id]++;
-	printf("vcpu %u: denied write to text gpa 0x%llx at rip 0x%llx\n",
-	       ev->vcpu, (unsigned long long)pf->gpa,
+	g->agent->denied[ev->id]++;
+	printf("guest %" PRIu64 " vcpu %u: denied text write gpa 0x%llx"
+	       " at rip 0x%llx\n", g->id, ev->vcpu,
+	       (unsigned long long)pf->gpa,
 	       (unsigned long long)ev->regs.rip);
 	return kvmi_vcpu_reply(vcpu, KVMI_ACTION_EMUL_NOWRITE, 0, NULL, NULL);
 }
@@ -137,20 +142,20 @@ static int on_page_fault(struct agent *a, struct kvmi_vcpu *vcpu,
 static int on_event(struct kvmi_vcpu *vcpu, const struct kvmi_event *ev,
 		    void *arg)
 {
-	struct agent *a = arg;
+	struct guest *g = arg;
 	int r;
 
 	if (ev->id < NR_KINDS)
-		a->events[ev->id]++;
+		g->agent->events[ev->id]++;
 	switch (ev->id) {
 	case KVMI_EVENT_MSR:
-		r = on_msr(a, vcpu, ev);
+		r = on_msr(g, vcpu, ev);
 		break;
 	case KVMI_EVENT_CR:
-		r = on_cr(a, vcpu, ev);
+		r = on_cr(g, vcpu, ev);
 		break;
 	case KVMI_EVENT_PAGE_FAULT:
-		r = on_page_fault(a, vcpu, ev);
+		r = on_page_fault(g, vcpu, ev);
 		break;
 	default:
 		r = kvmi_vcpu_reply(vcpu, KVMI_ACTION_CONTINUE, 0, NULL, NULL);
@@ -172,8 +177,8 @@ static void protect_text(struct agent *a, struct kvmi_dom *dom,
 
 	if (kvmi_dom_check_event(dom, KVMI_EVENT_PAGE_FAULT) ||
 	    !(kvmi_dom_features(dom) & KVMI_FEATURE_PF_EMULATION)) {
-		printf("%s: text page not protected: the kernel has no PAGE_FAULT event\n",
-		       name);
+		printf("%s: text page not protected: %s\n", name,
+		       "the kernel has no PAGE_FAULT event");
 		return;
 	}
 	r = kvmi_dom_control_event(dom, KVMI_ALL_VCPUS, KVMI_EVENT_PAGE_FAULT,
@@ -188,9 +193,10 @@ static void protect_text(struct agent *a, struct kvmi_dom *dom,
 }
 
 /* Watch the registers on every vCPU, present and to come; then serve. */
-static int protect(struct agent *a, struct kvmi_dom *dom, uint64_t id)
+static int protect(struct agent *a, struct kvmi_dom *dom, uint64_t id,
+		   pid_t pid)
 {
-	char name[32];
+	char name[48];
 	int i, r;
 
 	for (i = 0; i < MAX_GUESTS && a->guests[i].dom; i++)
@@ -199,21 +205,22 @@ static int protect(struct agent *a, struct kvmi_dom *dom, uint64_t id)
 		kvmi_dom_close(dom);
 		return -ENOSPC;
 	}
-	snprintf(name, sizeof(name), "guest %" PRIu64, id);
+	snprintf(name, sizeof(name), "guest %" PRIu64 " pid %d", id, (int)pid);
 	r = kvmi_dom_set_wait_mode(dom, KVMI_ALL_VCPUS, KVMI_WAIT_BLOCK, 0);
 	if (!r)
 		r = kvmi_dom_control_msr(dom, KVMI_ALL_VCPUS, MSR_LSTAR, 1);
 	if (!r)
 		r = kvmi_dom_control_cr(dom, KVMI_ALL_VCPUS, 4, 1);
+	a->guests[i].id = id;
+	a->guests[i].agent = a;
 	if (!r)
-		r = kvmi_uring_add(a->loop, dom, on_event, a);
+		r = kvmi_uring_add(a->loop, dom, on_event, &a->guests[i]);
 	if (r) {
 		printf("%s: not protected: %s\n", name, strerror(-r));
 		kvmi_dom_close(dom);
 		return r;
 	}
 	a->guests[i].dom = dom;
-	a->guests[i].id = id;
 	printf("%s: protecting LSTAR, CR4.SMEP, CR4.SMAP\n", name);
 	if (a->text_gpa != ~0ULL)
 		protect_text(a, dom, name);
@@ -251,7 +258,7 @@ static int on_guest(struct kvmi_disc *disc,
 			printf("guest %llu: not attached: %s\n",
 			       (unsigned long long)rec->id, strerror(-r));
 		else
-			protect(a, dom, rec->id);
+			protect(a, dom, rec->id, rec->pid);
 	}
 	fflush(stdout);
 	return 0;
@@ -343,14 +350,14 @@ int main(int argc, char **argv)
 	} else if (pid > 0) {
 		r = kvmi_dom_attach_pid(pid, &dom);
 		if (!r)
-			r = protect(&a, dom, 0);
+			r = protect(&a, dom, 0, pid);
 	} else {
 		fd = recv_vm_fd(path);
 		r = fd < 0 ? fd : kvmi_dom_open(fd, &dom);
 		if (fd >= 0)
 			close(fd);	/* the dom holds its own fd */
 		if (!r)
-			r = protect(&a, dom, 0);
+			r = protect(&a, dom, 0, 0);
 	}
 	if (r) {
 		fprintf(stderr, "attach: %s\n", strerror(-r));

@@ -100,7 +100,8 @@ int main(int argc, char **argv)
 	}
 	printf("cr4.pce: %s\n", peek(vm, &cr4_pce) & X86_CR4_PCE ? "set" :
 	       "not set");
-	printf("cr4 0x%lx -> 0x%lx\n", peek(vm, &cr4_before), peek(vm, &cr4_pce));
+	printf("cr4 0x%lx -> 0x%lx\n", peek(vm, &cr4_before),
+	       peek(vm, &cr4_pce));
 	kvm_vm_free(vm);
 	return 0;
 }
