@@ -11,11 +11,15 @@
  *
  * Before the guest runs, the VMM sets LSTAR and CR4.SMEP/SMAP (when KVM
  * offers them) as a booted guest kernel would have, prints "ready", and
- * waits for SIGUSR1 (unless "go" is given: then it runs at once).
+ * waits for SIGUSR1 (unless "go" is given: then it runs at once). With
+ * "send PATH" it is a cooperating VMM instead: it first connects to the
+ * unix socket PATH and sends its VM fd there (SCM_RIGHTS).
  *
- *   kvmi_agent_vmm [go]
+ *   kvmi_agent_vmm [go | send PATH]
  */
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "kvm_util.h"
 #include "processor.h"
@@ -48,6 +52,35 @@ static void guest_code(void)
 	GUEST_DONE();
 }
 
+/* Connect to @path (retrying while the agent isn't listening yet), send @fd. */
+static void send_fd(const char *path, int fd)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char cbuf[CMSG_SPACE(sizeof(int))] = {};
+	char byte = 0;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	int s, i;
+
+	strncpy(sa.sun_path, path, sizeof(sa.sun_path) - 1);
+	s = socket(AF_UNIX, SOCK_STREAM, 0);
+	TEST_ASSERT(s >= 0, "socket");
+	for (i = 0; connect(s, (struct sockaddr *)&sa, sizeof(sa)); i++) {
+		TEST_ASSERT(i < 100, "connect %s", path);
+		usleep(100000);
+	}
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	TEST_ASSERT(sendmsg(s, &msg, 0) == 1, "sendmsg");
+	close(s);
+}
+
 static uint64_t peek(struct kvm_vm *vm, uint64_t *gva)
 {
 	return *(uint64_t *)addr_gva2hva(vm, (vm_vaddr_t)gva);
@@ -77,6 +110,8 @@ int main(int argc, char **argv)
 		vcpu_sregs_set(vcpu, &sregs);
 	}
 	sync_global_to_guest(vm, have_smep_smap);
+	if (argc > 2 && !strcmp(argv[1], "send"))
+		send_fd(argv[2], vm->fd);
 	printf("ready\n");
 	fflush(stdout);
 	if (!go)
