@@ -35,6 +35,7 @@ static const uint32_t implemented_cmds[] = {
 	KVMI_CMD_GET_MTRR_TYPE,
 	KVMI_CMD_GET_MTRRS,
 	KVMI_CMD_TRANSLATE_GVA,
+	KVMI_CMD_INJECT_EXCEPTION,
 };
 
 static bool cmd_implemented(uint32_t id)
@@ -217,7 +218,7 @@ TEST(get_version)
 	ASSERT_EQ(0, ioctl(fd, KVMI_IOCTL_GET_VERSION, &ver));
 	ASSERT_EQ(sizeof(ver), ver.size);
 	ASSERT_EQ(KVMI_VERSION, ver.version);
-	ASSERT_EQ(KVMI_FEATURE_RING, ver.features);
+	ASSERT_EQ(KVMI_FEATURE_RING | KVMI_FEATURE_INJECT_STATUS, ver.features);
 	ASSERT_EQ(sizeof(struct kvmi_event), ver.event_size);
 	ASSERT_EQ(sizeof(struct kvmi_reply), ver.reply_size);
 	ASSERT_EQ(sizeof(struct kvmi_cmd), ver.cmd_size);

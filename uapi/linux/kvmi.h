@@ -48,7 +48,7 @@
 #define KVMI_FEATURE_RING		_BITULL(0) /* shared memory transport */
 #define KVMI_FEATURE_SINGLESTEP		_BITULL(1) /* reply flag, issue 4 */
 #define KVMI_FEATURE_PF_EMULATION	_BITULL(2) /* PF actions, issue 4 */
-#define KVMI_FEATURE_INJECT_STATUS	_BITULL(3) /* inject_*, issue 4 */
+#define KVMI_FEATURE_INJECT_STATUS	_BITULL(3) /* inject_seq, inject_status */
 
 /*
  * Guest ABI: the KVMi hypercall.  RAX = KVM_HC_KVMI, arguments in RBX,
@@ -133,7 +133,7 @@ struct kvmi_unhook {
 /* vCPU commands */
 #define KVMI_CMD_GET_REGISTERS		0x40
 #define KVMI_CMD_SET_REGISTERS		0x41
-/* vCPU commands (0x4a, 0x4b: issue 4, not available yet) */
+/* vCPU commands (0x4b: issue 4, not available yet) */
 #define KVMI_CMD_GET_CPUID		0x42
 #define KVMI_CMD_GET_XCR		0x43
 #define KVMI_CMD_GET_XSAVE_INFO		0x44
@@ -541,7 +541,7 @@ struct kvmi_vm_state {
 #define KVMI_DONE_UNPAUSE		4 /* KVMI_IOCTL_UNPAUSE: CONTINUE */
 #define KVMI_DONE_DETACH		5 /* introspection ended: default */
 
-/* struct kvmi_vcpu_state.inject_status (issue 4) */
+/* struct kvmi_vcpu_state.inject_status */
 #define KVMI_INJECT_DELIVERED		1
 #define KVMI_INJECT_DROPPED		2
 
@@ -552,8 +552,8 @@ struct kvmi_vcpu_state {
 	__u8 done_action;	/* KVMI_ACTION_* applied to it */
 	__u8 done_reason;	/* KVMI_DONE_* */
 	__u16 padding1;
-	__u32 inject_seq;	/* issue 4: INJECT_EXCEPTION command seq */
-	__u32 inject_status;	/* issue 4: KVMI_INJECT_* */
+	__u32 inject_seq;	/* INJECT_EXCEPTION command seq */
+	__u32 inject_status;	/* KVMI_INJECT_* */
 	__u64 reserved[5];
 };
 
@@ -744,7 +744,7 @@ struct kvmi_cmd_translate_gva {
 	__u64 gva;
 };
 
-struct kvmi_cmd_inject_exception { /* issue 4 */
+struct kvmi_cmd_inject_exception {
 	__u8 vector;
 	__u8 flags;		/* KVMI_EXCEPTION_ERROR_CODE */
 	__u8 padding[2];

@@ -37,6 +37,7 @@ bool kvmi_msr_write_wanted(struct kvm_vcpu *vcpu, u32 msr);
 bool kvmi_msr_write_event(struct kvm_vcpu *vcpu, u32 msr, u64 *value);
 bool kvmi_xsetbv_wanted(struct kvm_vcpu *vcpu);
 int kvmi_xsetbv_event(struct kvm_vcpu *vcpu);
+void kvmi_exception_injected(struct kvm_vcpu *vcpu, u8 vector);
 
 #else
 
@@ -130,6 +131,10 @@ static inline bool kvmi_xsetbv_wanted(struct kvm_vcpu *vcpu)
 static inline int kvmi_xsetbv_event(struct kvm_vcpu *vcpu)
 {
 	return 1;
+}
+
+static inline void kvmi_exception_injected(struct kvm_vcpu *vcpu, u8 vector)
+{
 }
 
 #endif /* CONFIG_KVM_INTROSPECTION */

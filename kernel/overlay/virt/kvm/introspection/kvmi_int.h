@@ -152,6 +152,11 @@ struct kvmi_kick {
  * @cr_mask: the control registers whose writes raise KVMI_EVENT_CR (bit n:
  *	CRn); atomic bitops, like @events.
  * @msrs: the MSRs whose writes raise KVMI_EVENT_MSR; atomic bitops.
+ * @inject: the exception of the last KVMI_CMD_INJECT_EXCEPTION.
+ * @inject_queued: it waits to be queued, before the next entry.
+ * @inject_pending: it is queued and waits for its delivery, which is
+ *	reported in the vCPU's shared state.
+ * @inject_seq: the sequence number of its command.
  * @shutdown: set by KVMI_IOCTL_SHUTDOWN_GUEST, consumed by the vCPU,
  *	which ends the event it waits in, if any, and exits to the VMM.
  *
@@ -197,6 +202,10 @@ struct kvmi_vcpu {
 
 	unsigned long cr_mask;
 	struct kvmi_msr_set msrs;
+	struct kvmi_cmd_inject_exception inject;
+	bool inject_queued;
+	bool inject_pending;
+	u32 inject_seq;
 	atomic_t shutdown;
 };
 

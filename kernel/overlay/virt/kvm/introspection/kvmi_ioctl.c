@@ -42,7 +42,7 @@ static int kvmi_get_version(void __user *argp)
 	struct kvmi_version ver = {
 		.size = sizeof(ver),
 		.version = KVMI_VERSION,
-		.features = KVMI_FEATURE_RING,
+		.features = KVMI_FEATURE_RING | KVMI_FEATURE_INJECT_STATUS,
 		.event_size = sizeof(struct kvmi_event),
 		.reply_size = sizeof(struct kvmi_reply),
 		.cmd_size = sizeof(struct kvmi_cmd),
@@ -102,6 +102,7 @@ static bool kvmi_command_implemented(u32 id)
 	case KVMI_CMD_GET_MTRR_TYPE:
 	case KVMI_CMD_GET_MTRRS:
 	case KVMI_CMD_TRANSLATE_GVA:
+	case KVMI_CMD_INJECT_EXCEPTION:
 		return true;
 	default:
 		return false;

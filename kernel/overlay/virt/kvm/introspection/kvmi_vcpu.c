@@ -1004,6 +1004,85 @@ static int kvmi_cmd_translate_gva(struct kvm_vcpu *vcpu,
 	return 0;
 }
 
+static int kvmi_cmd_inject_exception(struct kvm_vcpu *vcpu,
+				     struct kvmi_vcpu *kv,
+				     const struct kvmi_cmd_inject_exception *c)
+{
+	if (c->padding[0] || c->padding[1] ||
+	    (c->flags & ~KVMI_EXCEPTION_ERROR_CODE))
+		return -EINVAL;
+	/* An exception vector; NMI is not an exception. */
+	if (c->vector > 31 || c->vector == NMI_VECTOR)
+		return -EINVAL;
+	if (c->address && c->vector != PF_VECTOR)
+		return -EINVAL;
+	if (vcpu->arch.exception.pending || vcpu->arch.exception.injected ||
+	    vcpu->arch.exception_vmexit.pending || kv->inject_queued ||
+	    READ_ONCE(kv->inject_pending))
+		return -EBUSY;
+
+	/*
+	 * Queued before the next entry (KVM_REQ_INTROSPECTION), once the
+	 * event is over: completing the intercepted instruction may go
+	 * through the emulator, which drops the exceptions queued before.
+	 */
+	kv->inject = *c;
+	kv->inject_queued = true;
+	kv->inject_seq = kv->cmd_seq;
+	kvm_make_request(KVM_REQ_INTROSPECTION, vcpu);
+	return 0;
+}
+
+/* Queue the exception of KVMI_CMD_INJECT_EXCEPTION, before an entry. */
+static void kvmi_inject_queue(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv)
+{
+	const struct kvmi_cmd_inject_exception *c = &kv->inject;
+	bool has_error = c->flags & KVMI_EXCEPTION_ERROR_CODE;
+	struct x86_exception fault = {};
+
+	kv->inject_queued = false;
+	if (c->vector == PF_VECTOR) {
+		fault.vector = PF_VECTOR;
+		fault.error_code_valid = true;
+		fault.error_code = has_error ? c->error_code : 0;
+		fault.address = c->address;
+		kvm_inject_page_fault(vcpu, &fault, false);
+	} else if (has_error) {
+		kvm_queue_exception_e(vcpu, c->vector, c->error_code);
+	} else {
+		kvm_queue_exception(vcpu, c->vector);
+	}
+	WRITE_ONCE(kv->inject_pending, true);
+}
+
+/**
+ * kvmi_exception_injected() - KVM injects an exception into the guest
+ * @vcpu: the vCPU, on its own thread, about to enter the guest
+ * @vector: the exception's vector
+ *
+ * Publishes the outcome of the last KVMI_CMD_INJECT_EXCEPTION, if it
+ * waits for one: delivered, or dropped when KVM injects another
+ * exception in its place (merged into a #DF, replaced by the VMM).
+ */
+void kvmi_exception_injected(struct kvm_vcpu *vcpu, u8 vector)
+{
+	struct kvmi_vcpu *kv;
+	struct kvmi_vcpu_state *vs;
+
+	rcu_read_lock();
+	kv = READ_ONCE(vcpu->kvmi);
+	if (kv && READ_ONCE(kv->inject_pending)) {
+		vs = kv->state;
+		kv->inject_pending = false;
+		WRITE_ONCE(vs->inject_status,
+			   vector == kv->inject.vector ?
+			   KVMI_INJECT_DELIVERED : KVMI_INJECT_DROPPED);
+		/* Pairs with the tool's load-acquire of inject_seq. */
+		smp_store_release(&vs->inject_seq, kv->inject_seq);
+	}
+	rcu_read_unlock();
+}
+
 /* Run the command copied in kv->ccopy; the result goes to @res. */
 static int kvmi_cmd_run(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 			union kvmi_cmd_results *res)
@@ -1043,6 +1122,9 @@ static int kvmi_cmd_run(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 	case KVMI_CMD_TRANSLATE_GVA:
 		return kvmi_cmd_translate_gva(vcpu, &c->args.translate_gva,
 					      &res->translate_gva);
+	case KVMI_CMD_INJECT_EXCEPTION:
+		return kvmi_cmd_inject_exception(vcpu, kv,
+						 &c->args.inject_exception);
 	default:
 		return -EOPNOTSUPP;
 	}
@@ -1365,6 +1447,9 @@ int kvmi_vcpu_request(struct kvm_vcpu *vcpu)
 	kv = kvmi_vcpu_get(vcpu);
 	if (!kv)
 		return 1;	/* detached: pause requests are dropped */
+
+	if (kv->inject_queued)
+		kvmi_inject_queue(vcpu, kv);
 
 	if (kv->crash) {
 		/* A CR or MSR event answered with CRASH (10.6, 10.7). */
