@@ -87,6 +87,8 @@ static int on_msr(struct guest *g, struct kvmi_vcpu *vcpu,
 {
 	const struct kvmi_event_msr *m = kvmi_event_as_msr(ev);
 
+	if (!m)		/* malformed: never written by the kernel */
+		return kvmi_vcpu_reply_msr(vcpu, KVMI_ACTION_CONTINUE, 0, NULL);
 	if (m->msr != MSR_LSTAR || m->new_value == m->old_value)
 		return kvmi_vcpu_reply_msr(vcpu, KVMI_ACTION_CONTINUE, 0, NULL);
 	g->agent->denied[ev->id]++;
@@ -102,8 +104,11 @@ static int on_cr(struct guest *g, struct kvmi_vcpu *vcpu,
 		 const struct kvmi_event *ev)
 {
 	const struct kvmi_event_cr *c = kvmi_event_as_cr(ev);
-	uint64_t cleared = c->old_value & ~c->new_value & CR4_GUARDED;
+	uint64_t cleared;
 
+	if (!c)		/* malformed: never written by the kernel */
+		return kvmi_vcpu_reply_cr(vcpu, KVMI_ACTION_CONTINUE, 0, NULL);
+	cleared = c->old_value & ~c->new_value & CR4_GUARDED;
 	if (c->cr != 4 || !cleared)
 		return kvmi_vcpu_reply_cr(vcpu, KVMI_ACTION_CONTINUE, 0, NULL);
 	g->agent->denied[ev->id]++;

@@ -250,8 +250,39 @@ int kvmi_vcpu_inject_exception(struct kvmi_vcpu *vcpu, uint8_t vector,
 		.address = address,
 	};
 
-	return kvmi_vcpu_command(vcpu, KVMI_CMD_INJECT_EXCEPTION, &args,
-				 sizeof(args), NULL, 0);
+	int r;
+
+	r = kvmi_vcpu_command(vcpu, KVMI_CMD_INJECT_EXCEPTION, &args,
+			      sizeof(args), NULL, 0);
+	if (!r)
+		vcpu->inject_seq = vcpu->cmd_seq;
+	return r;
+}
+
+/**
+ * kvmi_vcpu_inject_status() - the outcome of the last exception queued
+ * with kvmi_vcpu_inject_exception() on @vcpu: KVMI_INJECT_DELIVERED or
+ * KVMI_INJECT_DROPPED once the kernel knows it, 0 until then (the vCPU
+ * has not entered the guest since). -ENOENT if none was queued through
+ * this handle, -EOPNOTSUPP without KVMI_FEATURE_INJECT_STATUS, -EBADMSG
+ * for a status the kernel never writes. No system call; any thread.
+ */
+int kvmi_vcpu_inject_status(struct kvmi_vcpu *vcpu)
+{
+	uint32_t want = READ_ONCE(vcpu->inject_seq);
+	uint32_t status;
+
+	if (!(vcpu->dom->ver.features & KVMI_FEATURE_INJECT_STATUS))
+		return -EOPNOTSUPP;
+	if (!want)
+		return -ENOENT;
+	/* Pairs with the kernel's store-release of inject_seq (after status). */
+	if (load_acquire(&vcpu->vs->inject_seq) != want)
+		return 0;
+	status = READ_ONCE(vcpu->vs->inject_status);
+	if (status != KVMI_INJECT_DELIVERED && status != KVMI_INJECT_DROPPED)
+		return -EBADMSG;
+	return status;
 }
 
 int kvmi_vcpu_control_singlestep(struct kvmi_vcpu *vcpu, int enable)

@@ -67,6 +67,7 @@ struct kvmi_vcpu {
 	uint32_t cur;		/* seq of the event popped, not replied; 0 */
 	uint16_t cur_id;	/* its id */
 	uint32_t cmd_seq;	/* seq of the last command published */
+	uint32_t inject_seq;	/* seq of the last INJECT_EXCEPTION queued */
 	int notify_fd;		/* own notify eventfd, -1: the VM-wide one */
 	int kick_fd;		/* own kick eventfd, -1: the VM-wide one */
 	struct kvmi_tool_mode tool;

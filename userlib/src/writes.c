@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later OR MIT
 /*
- * The register-write events (since 1.2): CR0/CR3/CR4 writes and MSR
- * writes, enabled per register; typed access to the event's data and the
- * replies CONTINUE, ALLOW (with the value to write), DENY, CRASH, with
- * or without SET_REGS.
+ * The register-write events: CR0/CR3/CR4 writes and MSR writes (since
+ * 1.2), enabled per register, and XSETBV (since 1.3); typed access to the
+ * event's data, NULL for a record the kernel never writes, and the
+ * replies each event takes.
  */
 #include <string.h>
 
@@ -43,16 +43,41 @@ int kvmi_dom_control_msr(struct kvmi_dom *dom, uint32_t vcpu, uint32_t msr,
 	return kvmi_dom_control_event(dom, vcpu, KVMI_EVENT_MSR, enable, msr);
 }
 
-/** kvmi_event_as_cr() - @ev's CR data, or NULL if @ev is not a CR event. */
+/*
+ * kvmi_event_as_cr() - @ev's CR data, or NULL if @ev is not a CR event or
+ * its data is malformed (a register the event does not watch, padding
+ * not 0): the tool reads nothing the kernel did not write.
+ */
 const struct kvmi_event_cr *kvmi_event_as_cr(const struct kvmi_event *ev)
 {
-	return ev && ev->id == KVMI_EVENT_CR ? &ev->data.cr : NULL;
+	if (!ev || ev->id != KVMI_EVENT_CR)
+		return NULL;
+	if (!cr_known(ev->data.cr.cr) || ev->data.cr.padding)
+		return NULL;
+	return &ev->data.cr;
 }
 
-/** kvmi_event_as_msr() - @ev's MSR data, or NULL if not an MSR event. */
+/* kvmi_event_as_msr() - as kvmi_event_as_cr(), for an MSR event. */
 const struct kvmi_event_msr *kvmi_event_as_msr(const struct kvmi_event *ev)
 {
-	return ev && ev->id == KVMI_EVENT_MSR ? &ev->data.msr : NULL;
+	if (!ev || ev->id != KVMI_EVENT_MSR)
+		return NULL;
+	if (!msr_known(ev->data.msr.msr) || ev->data.msr.padding)
+		return NULL;
+	return &ev->data.msr;
+}
+
+/*
+ * kvmi_event_as_xsetbv() - as kvmi_event_as_cr(), for an XSETBV event
+ * (any XCR number: the guest's ECX; an XCR other than XCR0 has
+ * old_value 0).
+ */
+const struct kvmi_event_xsetbv *
+kvmi_event_as_xsetbv(const struct kvmi_event *ev)
+{
+	if (!ev || ev->id != KVMI_EVENT_XSETBV || ev->data.xsetbv.padding)
+		return NULL;
+	return &ev->data.xsetbv;
 }
 
 /*
@@ -100,4 +125,24 @@ int kvmi_vcpu_reply_msr(struct kvmi_vcpu *vcpu, uint8_t action,
 			uint64_t new_value, const struct kvmi_x86_regs *regs)
 {
 	return reply_write(vcpu, KVMI_EVENT_MSR, action, new_value, regs);
+}
+
+/**
+ * kvmi_vcpu_reply_xsetbv() - answer the XSETBV event popped on @vcpu:
+ * CONTINUE (the XSETBV executes, with the registers as @regs left them
+ * if @regs is not NULL; with KVMI_REGS_RIP, RIP is not moved past it) or
+ * CRASH. Refused before anything is written: another event, another
+ * action, registers the kernel does not have.
+ */
+int kvmi_vcpu_reply_xsetbv(struct kvmi_vcpu *vcpu, uint8_t action,
+			   const struct kvmi_x86_regs *regs)
+{
+	if (!vcpu->cur)
+		return -ENOENT;
+	if (vcpu->cur_id != KVMI_EVENT_XSETBV)
+		return -EINVAL;
+	if (action != KVMI_ACTION_CONTINUE && action != KVMI_ACTION_CRASH)
+		return -EINVAL;
+	return kvmi_vcpu_reply(vcpu, action, regs ? KVMI_REPLY_SET_REGS : 0,
+			       regs, NULL);
 }

@@ -305,3 +305,163 @@ TEST(write_event_helpers)
 	CHECK_EQ(0, kvmi_dom_close(s.dom));
 	sim_free(&s);
 }
+
+/*
+ * XSETBV (since 1.3), and records whose data the kernel never writes:
+ * the typed accessors return NULL for them, and the reply helpers still
+ * answer them (nothing is left pending).
+ */
+TEST(xsetbv_and_malformed_write_records)
+{
+	struct kvmi_x86_regs regs = { .groups = KVMI_REGS_GPRS };
+	const struct kvmi_event_xsetbv *x;
+	struct kvmi_event ev;
+	struct kvmi_vcpu *v;
+	struct sim s;
+
+	sim_default(&s, 1);
+	CHECK_EQ(0, sim_start(&s, 1));
+	v = kvmi_dom_vcpu(s.dom, 0);
+	CHECK(kvmi_event_as_xsetbv(NULL) == NULL);
+	CHECK_EQ(-ENOENT, kvmi_vcpu_reply_xsetbv(v, KVMI_ACTION_CONTINUE,
+						 NULL));
+
+	/* XSETBV: decoded; only CONTINUE and CRASH; SET_REGS with RIP. */
+	sim_publish(&s, 0, 3, KVMI_EVENT_XSETBV);
+	sim_ev(&s, 0)->data.xsetbv.xcr = 0;
+	sim_ev(&s, 0)->data.xsetbv.old_value = 0x3;
+	sim_ev(&s, 0)->data.xsetbv.new_value = 0x7;
+	CHECK_EQ(0, kvmi_vcpu_pop_event(v, &ev));
+	x = kvmi_event_as_xsetbv(&ev);
+	CHECK(x == &ev.data.xsetbv);
+	CHECK_EQ(0, x->xcr);
+	CHECK_EQ(0x3, x->old_value);
+	CHECK_EQ(0x7, x->new_value);
+	CHECK(kvmi_event_as_cr(&ev) == NULL);
+	CHECK(kvmi_event_as_msr(&ev) == NULL);
+	CHECK_EQ(-EINVAL, kvmi_vcpu_reply_cr(v, KVMI_ACTION_CONTINUE, 0, NULL));
+	CHECK_EQ(-EINVAL, kvmi_vcpu_reply_xsetbv(v, KVMI_ACTION_DENY, NULL));
+	CHECK_EQ(-EINVAL, kvmi_vcpu_reply_xsetbv(v, KVMI_ACTION_ALLOW, NULL));
+	regs.groups = 0x80;
+	CHECK_EQ(-EINVAL, kvmi_vcpu_reply_xsetbv(v, KVMI_ACTION_CONTINUE,
+						 &regs));
+	CHECK(sim_rp(&s, 0)->seq != 3);
+	regs.groups = KVMI_REGS_GPRS | KVMI_REGS_RIP;
+	regs.rax = 0x3;
+	CHECK_EQ(0, kvmi_vcpu_reply_xsetbv(v, KVMI_ACTION_CONTINUE, &regs));
+	CHECK_EQ(3, sim_rp(&s, 0)->seq);
+	CHECK_EQ(KVMI_EVENT_XSETBV, sim_rp(&s, 0)->event);
+	CHECK_EQ(KVMI_ACTION_CONTINUE, sim_rp(&s, 0)->action);
+	CHECK_EQ(KVMI_REPLY_SET_REGS, sim_rp(&s, 0)->flags);
+	CHECK_EQ(0x3, sim_rp(&s, 0)->regs.rax);
+	sim_publish(&s, 0, 4, KVMI_EVENT_XSETBV);
+	CHECK_EQ(0, kvmi_vcpu_pop_event(v, &ev));
+	CHECK_EQ(0, kvmi_vcpu_reply_xsetbv(v, KVMI_ACTION_CRASH, NULL));
+	CHECK_EQ(KVMI_ACTION_CRASH, sim_rp(&s, 0)->action);
+	CHECK_EQ(0, sim_rp(&s, 0)->flags);
+
+	/* Malformed data: NULL, and still answerable. */
+	sim_publish(&s, 0, 5, KVMI_EVENT_XSETBV);
+	sim_ev(&s, 0)->data.xsetbv.padding = 1;
+	CHECK_EQ(0, kvmi_vcpu_pop_event(v, &ev));
+	CHECK(kvmi_event_as_xsetbv(&ev) == NULL);
+	CHECK_EQ(0, kvmi_vcpu_reply_xsetbv(v, KVMI_ACTION_CONTINUE, NULL));
+	CHECK_EQ(5, sim_rp(&s, 0)->seq);
+
+	sim_publish(&s, 0, 6, KVMI_EVENT_CR);
+	sim_ev(&s, 0)->data.cr.cr = 2;	/* CR2 writes are not reported */
+	CHECK_EQ(0, kvmi_vcpu_pop_event(v, &ev));
+	CHECK(kvmi_event_as_cr(&ev) == NULL);
+	ev.data.cr.cr = 4;
+	CHECK(kvmi_event_as_cr(&ev) == &ev.data.cr);
+	ev.data.cr.padding = 1;
+	CHECK(kvmi_event_as_cr(&ev) == NULL);
+	CHECK_EQ(0, kvmi_vcpu_reply_cr(v, KVMI_ACTION_CONTINUE, 0, NULL));
+	CHECK_EQ(6, sim_rp(&s, 0)->seq);
+
+	sim_publish(&s, 0, 7, KVMI_EVENT_MSR);
+	sim_ev(&s, 0)->data.msr.msr = 0x40000000;	/* outside the bitmaps */
+	CHECK_EQ(0, kvmi_vcpu_pop_event(v, &ev));
+	CHECK(kvmi_event_as_msr(&ev) == NULL);
+	ev.data.msr.msr = 0xc0000082;
+	CHECK(kvmi_event_as_msr(&ev) == &ev.data.msr);
+	ev.data.msr.padding = 1;
+	CHECK(kvmi_event_as_msr(&ev) == NULL);
+	CHECK_EQ(0, kvmi_vcpu_reply_msr(v, KVMI_ACTION_CONTINUE, 0, NULL));
+	CHECK_EQ(7, sim_rp(&s, 0)->seq);
+	CHECK_EQ(0, kvmi_dom_close(s.dom));
+	sim_free(&s);
+}
+
+struct waiter {
+	struct sim *s;
+	pthread_t thread;
+};
+
+static void *wait_reply_fn(void *arg)
+{
+	struct waiter *w = arg;
+
+	sim_wait_reply(w->s, 0);
+	return NULL;
+}
+
+/*
+ * The outcome of an injected exception: unknown until the kernel
+ * publishes inject_seq for that command, then its inject_status; a
+ * status the kernel never writes is refused; a failed injection is not
+ * the one reported.
+ */
+TEST(inject_status)
+{
+	struct kvmi_event ev;
+	struct kvmi_vcpu_state *vs;
+	struct kvmi_vcpu *v;
+	struct waiter w;
+	struct sim s;
+	uint32_t c;
+
+	sim_default(&s, 1);
+	CHECK_EQ(0, sim_start(&s, 1));
+	v = kvmi_dom_vcpu(s.dom, 0);
+	CHECK_EQ(-EOPNOTSUPP, kvmi_vcpu_inject_status(v));
+	CHECK_EQ(0, kvmi_dom_close(s.dom));
+	sim_free(&s);
+
+	sim_default(&s, 1);
+	s.ver.features |= KVMI_FEATURE_INJECT_STATUS;
+	CHECK_EQ(0, sim_start(&s, 1));
+	v = kvmi_dom_vcpu(s.dom, 0);
+	vs = sim_vs(&s, 0);
+	CHECK_EQ(-ENOENT, kvmi_vcpu_inject_status(v));
+	sim_publish(&s, 0, 1, KVMI_EVENT_HYPERCALL);
+	CHECK_EQ(0, kvmi_vcpu_pop_event(v, &ev));
+	w.s = &s;
+	CHECK(!pthread_create(&w.thread, NULL, wait_reply_fn, &w));
+	s.v[0].fake_result = SIM_FAKE_EPERM;
+	CHECK_EQ(-EPERM, kvmi_vcpu_inject_exception(v, 6, 0, 0, 0));
+	CHECK_EQ(-ENOENT, kvmi_vcpu_inject_status(v));
+	s.v[0].fake_result = 0;
+	CHECK_EQ(0, kvmi_vcpu_inject_exception(v, 6, 0, 0, 0));
+	CHECK_EQ(KVMI_CMD_INJECT_EXCEPTION, sim_cmd(&s, 0)->id);
+	CHECK_EQ(6, sim_cmd(&s, 0)->args.inject_exception.vector);
+	c = sim_cmd(&s, 0)->seq;
+	CHECK_EQ(0, kvmi_vcpu_inject_status(v));
+	CHECK_EQ(0, kvmi_vcpu_reply(v, KVMI_ACTION_CONTINUE, 0, NULL, NULL));
+	pthread_join(w.thread, NULL);
+	CHECK_EQ(0, kvmi_vcpu_inject_status(v));	/* not entered yet */
+
+	/* The vCPU enters the guest: the kernel publishes the outcome. */
+	vs->inject_status = KVMI_INJECT_DELIVERED;
+	store_release(&vs->inject_seq, c);
+	CHECK_EQ(KVMI_INJECT_DELIVERED, kvmi_vcpu_inject_status(v));
+	vs->inject_status = KVMI_INJECT_DROPPED;
+	CHECK_EQ(KVMI_INJECT_DROPPED, kvmi_vcpu_inject_status(v));
+	vs->inject_status = 3;
+	CHECK_EQ(-EBADMSG, kvmi_vcpu_inject_status(v));
+	/* Another command's outcome is not this one's. */
+	store_release(&vs->inject_seq, c - 1);
+	CHECK_EQ(0, kvmi_vcpu_inject_status(v));
+	CHECK_EQ(0, kvmi_dom_close(s.dom));
+	sim_free(&s);
+}

@@ -52,7 +52,7 @@ extern "C" {
 
 /* The library's version: KVMI_LIB_VERSION_MAJOR.MINOR. */
 #define KVMI_LIB_VERSION_MAJOR	1
-#define KVMI_LIB_VERSION_MINOR	2
+#define KVMI_LIB_VERSION_MINOR	3
 
 struct kvmi_dom;
 struct kvmi_vcpu;
@@ -241,6 +241,19 @@ int kvmi_vcpu_reply_cr(struct kvmi_vcpu *vcpu, uint8_t action,
 		       uint64_t new_value, const struct kvmi_x86_regs *regs);
 int kvmi_vcpu_reply_msr(struct kvmi_vcpu *vcpu, uint8_t action,
 			uint64_t new_value, const struct kvmi_x86_regs *regs);
+
+/* ------------------------------------------------------------------ */
+/* XSETBV, and the outcome of an injected exception (since 1.3)        */
+/* ------------------------------------------------------------------ */
+
+/* Enable with kvmi_dom_control_event(dom, vcpu, KVMI_EVENT_XSETBV, 1, 0). */
+const struct kvmi_event_xsetbv *
+kvmi_event_as_xsetbv(const struct kvmi_event *ev);
+/* CONTINUE or CRASH; @regs (NULL: none) may change ECX, EDX:EAX, RIP. */
+int kvmi_vcpu_reply_xsetbv(struct kvmi_vcpu *vcpu, uint8_t action,
+			   const struct kvmi_x86_regs *regs);
+/* KVMI_INJECT_DELIVERED, KVMI_INJECT_DROPPED, or 0: not known yet. */
+int kvmi_vcpu_inject_status(struct kvmi_vcpu *vcpu);
 
 #ifdef __cplusplus
 }

@@ -3,7 +3,8 @@
  * libkvmi against the real kernel, in the L1 VM: HYPERCALL events through
  * the library in the three wait modes, reply actions, SET_REGS, the
  * pollable fd and the io_uring loop, vCPUs created later, commands,
- * closing with an event pending, the CR and MSR write events, a VM fd or
+ * closing with an event pending, the CR, MSR and XSETBV write events, an
+ * injected exception and its delivery status, a VM fd or
  * introspection fd passed to another process, attaching to a process that holds a VM fd, and guest
  * discovery (/dev/kvmi): guests coming and going, the queue's overflow,
  * the VMM's UUID and opt-out, and an agent that attaches to a new guest
@@ -680,6 +681,134 @@ TEST(cr_and_msr_writes)
 	ASSERT_EQ(0x5678, *(uint64_t *)addr_gva2hva(vm, (vm_vaddr_t)&guest_eip));
 	ASSERT_EQ(cr4 | X86_CR4_PCE | X86_CR4_TSD,
 		  *(uint64_t *)addr_gva2hva(vm, (vm_vaddr_t)&guest_cr4));
+out:
+	kvmi_dom_close(dom);
+	kvm_vm_free(vm);
+}
+
+static void guest_xsetbv(void)
+{
+	uint64_t xcr0;
+
+	set_cr4(get_cr4() | X86_CR4_OSXSAVE);
+	xcr0 = xgetbv(0) | XFEATURE_MASK_SSE;
+	asm volatile("xsetbv" : : "a"((uint32_t)xcr0),
+		     "d"((uint32_t)(xcr0 >> 32)), "c"(0) : "memory");
+	xcr0 = xgetbv(0) | XFEATURE_MASK_SSE;
+	asm volatile("xsetbv" : : "a"((uint32_t)xcr0),
+		     "d"((uint32_t)(xcr0 >> 32)), "c"(0) : "memory");
+	GUEST_SYNC2(xgetbv(0), 0);
+}
+
+/*
+ * XSETBV through the library (1.3): the data decoded; the first write
+ * kept out by CONTINUE with the old value in EDX:EAX (there is no DENY),
+ * the second one let through; the guest sees XCR0 as the replies left it.
+ */
+TEST(xsetbv_through_library)
+{
+	const struct kvmi_event_xsetbv *x;
+	struct kvmi_x86_regs regs;
+	struct kvm_vcpu *vcpu;
+	struct kvmi_event ev;
+	struct kvmi_vcpu *v;
+	struct kvmi_dom *dom;
+	struct kvm_vm *vm;
+	struct runner r;
+	uint64_t old;
+
+	TEST_REQUIRE(have_kvmi());
+	TEST_REQUIRE(kvm_cpu_has(X86_FEATURE_XSAVE));
+	vm = vm_create_with_one_vcpu(&vcpu, guest_xsetbv);
+	ASSERT_EQ(0, kvmi_dom_open(vm->fd, &dom));
+	v = kvmi_dom_vcpu(dom, 0);
+	if (kvmi_dom_check_event(dom, KVMI_EVENT_XSETBV))
+		SKIP(goto out, "no KVMI_EVENT_XSETBV in this kernel");
+	ASSERT_EQ(0, kvmi_dom_control_event(dom, KVMI_ALL_VCPUS,
+					    KVMI_EVENT_XSETBV, 1, 0));
+	runner_start(&r, vcpu);
+
+	ASSERT_EQ(0, kvmi_vcpu_wait_event(v, &ev, -1));
+	x = kvmi_event_as_xsetbv(&ev);
+	ASSERT_NE(NULL, x);
+	ASSERT_EQ(NULL, kvmi_event_as_cr(&ev));
+	ASSERT_EQ(0, x->xcr);
+	old = x->old_value;
+	ASSERT_TRUE(old & XFEATURE_MASK_FP);
+	ASSERT_EQ(0, old & XFEATURE_MASK_SSE);
+	ASSERT_EQ(old | XFEATURE_MASK_SSE, x->new_value);
+	ASSERT_EQ(-EINVAL, kvmi_vcpu_reply_xsetbv(v, KVMI_ACTION_DENY, NULL));
+	ASSERT_EQ(-EINVAL, kvmi_vcpu_reply_cr(v, KVMI_ACTION_CONTINUE, 0,
+					      NULL));
+	regs = ev.regs;
+	regs.groups = KVMI_REGS_GPRS;
+	regs.rax = (uint32_t)old;
+	regs.rdx = old >> 32;
+	ASSERT_EQ(0, kvmi_vcpu_reply_xsetbv(v, KVMI_ACTION_CONTINUE, &regs));
+
+	/* The second XSETBV: the first one did not change XCR0. */
+	ASSERT_EQ(0, kvmi_vcpu_wait_event(v, &ev, -1));
+	x = kvmi_event_as_xsetbv(&ev);
+	ASSERT_NE(NULL, x);
+	ASSERT_EQ(old, x->old_value);
+	ASSERT_EQ(0, kvmi_vcpu_reply_xsetbv(v, KVMI_ACTION_CONTINUE, NULL));
+	ASSERT_GUEST_SAW(&r, old | XFEATURE_MASK_SSE, 0);
+out:
+	kvmi_dom_close(dom);
+	kvm_vm_free(vm);
+}
+
+static int guest_exceptions;
+static uint64_t guest_vector;
+
+static void guest_ex_handler(struct ex_regs *regs)
+{
+	WRITE_ONCE(guest_exceptions, guest_exceptions + 1);
+	WRITE_ONCE(guest_vector, regs->vector);
+}
+
+static void guest_inject(void)
+{
+	hc(KVM_HC_KVMI, 0, 0);
+	GUEST_SYNC2(READ_ONCE(guest_exceptions), READ_ONCE(guest_vector));
+}
+
+/*
+ * An exception injected through the library (1.3): queued while the vCPU
+ * waits, unknown until the vCPU enters the guest, then DELIVERED; the
+ * guest's handler saw it once.
+ */
+TEST(inject_exception_and_status)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvmi_event ev;
+	struct kvmi_vcpu *v;
+	struct kvmi_dom *dom;
+	struct kvm_vm *vm;
+	struct runner r;
+
+	TEST_REQUIRE(have_kvmi());
+	vm = vm_create_with_one_vcpu(&vcpu, guest_inject);
+	vm_install_exception_handler(vm, UD_VECTOR, guest_ex_handler);
+	ASSERT_EQ(0, kvmi_dom_open(vm->fd, &dom));
+	v = kvmi_dom_vcpu(dom, 0);
+	if (kvmi_dom_check_command(dom, KVMI_CMD_INJECT_EXCEPTION) ||
+	    !(kvmi_dom_features(dom) & KVMI_FEATURE_INJECT_STATUS))
+		SKIP(goto out, "no INJECT_EXCEPTION status in this kernel");
+	ASSERT_EQ(-ENOENT, kvmi_vcpu_inject_status(v));
+	ASSERT_EQ(0, enable(dom));
+	runner_start(&r, vcpu);
+
+	ASSERT_EQ(0, kvmi_vcpu_wait_event(v, &ev, -1));
+	ASSERT_EQ(KVMI_EVENT_HYPERCALL, ev.id);
+	ASSERT_EQ(-EINVAL, kvmi_vcpu_inject_exception(v, NMI_VECTOR, 0, 0, 0));
+	ASSERT_EQ(-ENOENT, kvmi_vcpu_inject_status(v));
+	ASSERT_EQ(0, kvmi_vcpu_inject_exception(v, UD_VECTOR, 0, 0, 0));
+	ASSERT_EQ(0, kvmi_vcpu_inject_status(v));
+	ASSERT_EQ(-EBUSY, kvmi_vcpu_inject_exception(v, GP_VECTOR, 0, 0, 0));
+	ASSERT_EQ(0, kvmi_vcpu_reply(v, KVMI_ACTION_CONTINUE, 0, NULL, NULL));
+	ASSERT_GUEST_SAW(&r, 1, UD_VECTOR);
+	ASSERT_EQ(KVMI_INJECT_DELIVERED, kvmi_vcpu_inject_status(v));
 out:
 	kvmi_dom_close(dom);
 	kvm_vm_free(vm);
