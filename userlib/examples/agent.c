@@ -129,19 +129,19 @@ static int on_cr(struct guest *g, struct kvmi_vcpu *vcpu,
 static int on_page_fault(struct guest *g, struct kvmi_vcpu *vcpu,
 			 const struct kvmi_event *ev)
 {
-	const struct kvmi_event_page_fault *pf = &ev->data.page_fault;
+	const struct kvmi_event_page_fault *pf = kvmi_event_as_page_fault(ev);
 
-	if (!(pf->access & KVMI_PAGE_ACCESS_W) ||
+	if (!pf || !(pf->access & KVMI_PAGE_ACCESS_W) ||
 	    !(kvmi_dom_features(kvmi_vcpu_dom(vcpu)) &
 	      KVMI_FEATURE_PF_EMULATION))
-		return kvmi_vcpu_reply(vcpu, KVMI_ACTION_CONTINUE, 0, NULL,
-				       NULL);
+		return kvmi_vcpu_reply_page_fault(vcpu, KVMI_ACTION_CONTINUE,
+						  NULL);
 	g->agent->denied[ev->id]++;
 	printf("guest %" PRIu64 " vcpu %u: denied text write gpa 0x%llx"
 	       " at rip 0x%llx\n", g->id, ev->vcpu,
 	       (unsigned long long)pf->gpa,
 	       (unsigned long long)ev->regs.rip);
-	return kvmi_vcpu_reply(vcpu, KVMI_ACTION_EMUL_NOWRITE, 0, NULL, NULL);
+	return kvmi_vcpu_reply_page_fault(vcpu, KVMI_ACTION_EMUL_NOWRITE, NULL);
 }
 
 static int on_event(struct kvmi_vcpu *vcpu, const struct kvmi_event *ev,
@@ -173,11 +173,7 @@ static int on_event(struct kvmi_vcpu *vcpu, const struct kvmi_event *ev,
 static void protect_text(struct agent *a, struct kvmi_dom *dom,
 			 const char *name)
 {
-	struct kvmi_page_access_entry e = {
-		.gpa = a->text_gpa & ~0xfffULL,
-		.access = KVMI_PAGE_ACCESS_R | KVMI_PAGE_ACCESS_X,
-	};
-	uint32_t done;
+	uint64_t gpa = a->text_gpa & ~0xfffULL;
 	int r;
 
 	if (kvmi_dom_check_event(dom, KVMI_EVENT_PAGE_FAULT) ||
@@ -189,12 +185,14 @@ static void protect_text(struct agent *a, struct kvmi_dom *dom,
 	r = kvmi_dom_control_event(dom, KVMI_ALL_VCPUS, KVMI_EVENT_PAGE_FAULT,
 				   1, 0);
 	if (!r)
-		r = kvmi_dom_set_page_access(dom, &e, 1, &done);
+		r = kvmi_dom_set_pages_access(dom, &gpa, 1,
+					      KVMI_PAGE_ACCESS_R |
+					      KVMI_PAGE_ACCESS_X, NULL);
 	if (r)
 		printf("%s: text page not protected: %s\n", name, strerror(-r));
 	else
 		printf("%s: protecting text page 0x%llx\n", name,
-		       (unsigned long long)e.gpa);
+		       (unsigned long long)gpa);
 }
 
 /* Watch the registers on every vCPU, present and to come; then serve. */

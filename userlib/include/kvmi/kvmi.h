@@ -52,7 +52,7 @@ extern "C" {
 
 /* The library's version: KVMI_LIB_VERSION_MAJOR.MINOR. */
 #define KVMI_LIB_VERSION_MAJOR	1
-#define KVMI_LIB_VERSION_MINOR	3
+#define KVMI_LIB_VERSION_MINOR	4
 
 struct kvmi_dom;
 struct kvmi_vcpu;
@@ -254,6 +254,22 @@ int kvmi_vcpu_reply_xsetbv(struct kvmi_vcpu *vcpu, uint8_t action,
 			   const struct kvmi_x86_regs *regs);
 /* KVMI_INJECT_DELIVERED, KVMI_INJECT_DROPPED, or 0: not known yet. */
 int kvmi_vcpu_inject_status(struct kvmi_vcpu *vcpu);
+
+/* ------------------------------------------------------------------ */
+/* Page access and the PAGE_FAULT event (since 1.4)                    */
+/* ------------------------------------------------------------------ */
+
+/* @count pages get the rights @access (KVMI_PAGE_ACCESS_*), batched. */
+int kvmi_dom_set_pages_access(struct kvmi_dom *dom, const uint64_t *gpas,
+			      uint32_t count, uint8_t access, uint32_t *done);
+const struct kvmi_event_page_fault *
+kvmi_event_as_page_fault(const struct kvmi_event *ev);
+/* CONTINUE, ALLOW, RETRY, CRASH, NOEMU (@regs with RIP), EMUL_NOWRITE. */
+int kvmi_vcpu_reply_page_fault(struct kvmi_vcpu *vcpu, uint8_t action,
+			       const struct kvmi_x86_regs *regs);
+/* SET_CTX: KVMI_PF_CTX_READ or KVMI_PF_CTX_INSN, 1..KVMI_PF_CTX_MAX bytes. */
+int kvmi_vcpu_reply_page_fault_ctx(struct kvmi_vcpu *vcpu, uint8_t ctx_type,
+				   const void *ctx, size_t size);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later OR MIT
+/*
+ * Page access (since 1.4): restricting guest pages in batches, the
+ * PAGE_FAULT event's data and its replies, including the emulation
+ * actions NOEMU, SET_CTX and EMUL_NOWRITE (kvmi.rst, 7.12 and 10.11).
+ */
+#include <string.h>
+
+#include "internal.h"
+
+#define ACCESS_ALL	(KVMI_PAGE_ACCESS_R | KVMI_PAGE_ACCESS_W | \
+			 KVMI_PAGE_ACCESS_X)
+#define BATCH		128	/* entries per ioctl: 2 KiB on the stack */
+
+/**
+ * kvmi_dom_set_pages_access() - give the @count pages at @gpas the
+ * rights @access (KVMI_PAGE_ACCESS_*: the accesses allowed; all three
+ * lift the restriction), in batches of KVMI_IOCTL_SET_PAGE_ACCESS,
+ * continuing where the kernel stopped after a signal. @done (may be
+ * NULL) gets the number of pages processed, all of them on success; on
+ * an error, the pages before that one are done and the others untouched.
+ */
+int kvmi_dom_set_pages_access(struct kvmi_dom *dom, const uint64_t *gpas,
+			      uint32_t count, uint8_t access, uint32_t *done)
+{
+	struct kvmi_page_access_entry e[BATCH];
+	uint32_t i = 0, n, k, d;
+	int r = 0;
+
+	if (done)
+		*done = 0;
+	if ((count && !gpas) || access & ~ACCESS_ALL)
+		return -EINVAL;
+	while (i < count) {
+		n = count - i < BATCH ? count - i : BATCH;
+		memset(e, 0, n * sizeof(e[0]));
+		for (k = 0; k < n; k++) {
+			e[k].gpa = gpas[i + k];
+			e[k].access = access;
+		}
+		d = 0;
+		r = kvmi_dom_set_page_access(dom, e, n, &d);
+		if (d > n)	/* never from the kernel */
+			return -EBADMSG;
+		i += d;
+		if (done)
+			*done = i;
+		if (r == -EINTR)
+			continue;
+		if (r)
+			return r;
+		if (d < n)	/* 0 returned with entries left: never */
+			return -EBADMSG;
+	}
+	return 0;
+}
+
+/*
+ * kvmi_event_as_page_fault() - @ev's PAGE_FAULT data, or NULL if @ev is
+ * another event or a record the kernel never writes: no access or an
+ * unknown one, an unknown flag, padding not 0.
+ */
+const struct kvmi_event_page_fault *
+kvmi_event_as_page_fault(const struct kvmi_event *ev)
+{
+	const struct kvmi_event_page_fault *pf;
+	unsigned int i;
+
+	if (!ev || ev->id != KVMI_EVENT_PAGE_FAULT)
+		return NULL;
+	pf = &ev->data.page_fault;
+	if (!pf->access || pf->access & ~ACCESS_ALL ||
+	    pf->flags & ~KVMI_PF_GVA_VALID)
+		return NULL;
+	for (i = 0; i < sizeof(pf->padding); i++)
+		if (pf->padding[i])
+			return NULL;
+	return pf;
+}
+
+/* The PAGE_FAULT event is the one popped on @v, not answered yet. */
+static int pf_popped(const struct kvmi_vcpu *v)
+{
+	if (!v->cur)
+		return -ENOENT;
+	return v->cur_id == KVMI_EVENT_PAGE_FAULT ? 0 : -EINVAL;
+}
+
+static bool emulation(const struct kvmi_vcpu *v)
+{
+	return v->dom->ver.features & KVMI_FEATURE_PF_EMULATION;
+}
+
+/**
+ * kvmi_vcpu_reply_page_fault() - answer the PAGE_FAULT event popped on
+ * @vcpu with CONTINUE or ALLOW (the access proceeds this once), RETRY
+ * (re-execute: the tool changed the restriction or RIP), CRASH, NOEMU
+ * (the tool did the instruction's work: @regs must select KVMI_REGS_RIP)
+ * or EMUL_NOWRITE (emulated, its memory writes discarded). @regs, if not
+ * NULL, is written with KVMI_REPLY_SET_REGS. SET_CTX goes through
+ * kvmi_vcpu_reply_page_fault_ctx(). Refused before anything is written.
+ */
+int kvmi_vcpu_reply_page_fault(struct kvmi_vcpu *vcpu, uint8_t action,
+			       const struct kvmi_x86_regs *regs)
+{
+	int r = pf_popped(vcpu);
+
+	if (r)
+		return r;
+	switch (action) {
+	case KVMI_ACTION_CONTINUE:
+	case KVMI_ACTION_ALLOW:
+	case KVMI_ACTION_RETRY:
+	case KVMI_ACTION_CRASH:
+		break;
+	case KVMI_ACTION_NOEMU:
+		if (!regs || !(regs->groups & KVMI_REGS_RIP))
+			return -EINVAL;
+		/* fall through */
+	case KVMI_ACTION_EMUL_NOWRITE:
+		if (!emulation(vcpu))
+			return -EOPNOTSUPP;
+		break;
+	default:
+		return -EINVAL;
+	}
+	return kvmi_vcpu_reply(vcpu, action, regs ? KVMI_REPLY_SET_REGS : 0,
+			       regs, NULL);
+}
+
+/**
+ * kvmi_vcpu_reply_page_fault_ctx() - answer the PAGE_FAULT event popped
+ * on @vcpu with SET_CTX: the instruction is emulated with @size bytes
+ * (1 to KVMI_PF_CTX_MAX) of @ctx as what it reads from the page
+ * (KVMI_PF_CTX_READ) or as its bytes (KVMI_PF_CTX_INSN).
+ */
+int kvmi_vcpu_reply_page_fault_ctx(struct kvmi_vcpu *vcpu, uint8_t ctx_type,
+				   const void *ctx, size_t size)
+{
+	union kvmi_reply_data data;
+	int r = pf_popped(vcpu);
+
+	if (r)
+		return r;
+	if ((ctx_type != KVMI_PF_CTX_READ && ctx_type != KVMI_PF_CTX_INSN) ||
+	    !size || size > KVMI_PF_CTX_MAX || !ctx)
+		return -EINVAL;
+	if (!emulation(vcpu))
+		return -EOPNOTSUPP;
+	memset(&data, 0, sizeof(data));
+	data.page_fault.ctx_size = size;
+	data.page_fault.ctx_type = ctx_type;
+	memcpy(data.page_fault.ctx_data, ctx, size);
+	return kvmi_vcpu_reply(vcpu, KVMI_ACTION_SET_CTX, 0, NULL, &data);
+}
