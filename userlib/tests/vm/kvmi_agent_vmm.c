@@ -8,6 +8,14 @@
  *   lstar: kept|written      star: kept|written
  *   cr4.smep: kept|cleared   cr4.smap: kept|cleared   (or: unsupported)
  *   cr4.pce: set|not set
+ *   text: kept|written
+ *
+ * The last is a page of "kernel text": a page of the guest's image that
+ * the VMM fills with a pattern before the guest runs, and that the guest
+ * then patches (one byte, as a rootkit installing a hook would) and reads
+ * back; "kept" means the guest read the pattern back and the whole page
+ * still holds it. The VMM prints "text gpa 0x..." (the same in every run
+ * of this binary) for the agent's -t.
  *
  * Before the guest runs, the VMM sets LSTAR and CR4.SMEP/SMAP (when KVM
  * offers them) as a booted guest kernel would have, prints "ready", and
@@ -34,6 +42,13 @@ static bool have_smep_smap;
 static uint64_t lstar_after, star_after, cr4_before, cr4_smep, cr4_smap;
 static uint64_t cr4_pce;
 
+#define TEXT_FILL	0x90	/* the pattern: NOPs */
+#define TEXT_PATCH	0xcc	/* what the guest writes: INT3 */
+#define TEXT_OFF	0x123
+/* Initialised, so that it is in the image (.data), on a page of its own. */
+static uint8_t text_page[4096] __attribute__((aligned(4096))) = { 1 };
+static uint64_t text_after;
+
 static void guest_code(void)
 {
 	wrmsr(MSR_LSTAR, LSTAR_ROOTKIT);
@@ -49,6 +64,8 @@ static void guest_code(void)
 	}
 	set_cr4(get_cr4() | X86_CR4_PCE);
 	cr4_pce = get_cr4();
+	WRITE_ONCE(text_page[TEXT_OFF], TEXT_PATCH);
+	text_after = READ_ONCE(text_page[TEXT_OFF]);
 	GUEST_DONE();
 }
 
@@ -86,6 +103,18 @@ static uint64_t peek(struct kvm_vm *vm, uint64_t *gva)
 	return *(uint64_t *)addr_gva2hva(vm, (vm_vaddr_t)gva);
 }
 
+/* The guest read the pattern back, and the page holds nothing else. */
+static bool text_kept(struct kvm_vm *vm)
+{
+	const uint8_t *p = addr_gva2hva(vm, (vm_vaddr_t)text_page);
+	int i;
+
+	for (i = 0; i < 4096; i++)
+		if (p[i] != TEXT_FILL)
+			return false;
+	return peek(vm, &text_after) == TEXT_FILL;
+}
+
 int main(int argc, char **argv)
 {
 	bool go = argc > 1 && !strcmp(argv[1], "go");
@@ -110,6 +139,9 @@ int main(int argc, char **argv)
 		vcpu_sregs_set(vcpu, &sregs);
 	}
 	sync_global_to_guest(vm, have_smep_smap);
+	memset(addr_gva2hva(vm, (vm_vaddr_t)text_page), TEXT_FILL, 4096);
+	printf("text gpa 0x%lx\n",
+	       (unsigned long)addr_gva2gpa(vm, (vm_vaddr_t)text_page));
 	if (argc > 2 && !strcmp(argv[1], "send"))
 		send_fd(argv[2], vm->fd);
 	printf("ready\n");
@@ -135,6 +167,7 @@ int main(int argc, char **argv)
 	}
 	printf("cr4.pce: %s\n", peek(vm, &cr4_pce) & X86_CR4_PCE ? "set" :
 	       "not set");
+	printf("text: %s\n", text_kept(vm) ? "kept" : "written");
 	printf("cr4 0x%lx -> 0x%lx\n", peek(vm, &cr4_before),
 	       peek(vm, &cr4_pce));
 	kvm_vm_free(vm);
