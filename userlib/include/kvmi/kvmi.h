@@ -52,7 +52,7 @@ extern "C" {
 
 /* The library's version: KVMI_LIB_VERSION_MAJOR.MINOR. */
 #define KVMI_LIB_VERSION_MAJOR	1
-#define KVMI_LIB_VERSION_MINOR	4
+#define KVMI_LIB_VERSION_MINOR	5
 
 struct kvmi_dom;
 struct kvmi_vcpu;
@@ -270,6 +270,26 @@ int kvmi_vcpu_reply_page_fault(struct kvmi_vcpu *vcpu, uint8_t action,
 /* SET_CTX: KVMI_PF_CTX_READ or KVMI_PF_CTX_INSN, 1..KVMI_PF_CTX_MAX bytes. */
 int kvmi_vcpu_reply_page_fault_ctx(struct kvmi_vcpu *vcpu, uint8_t ctx_type,
 				   const void *ctx, size_t size);
+
+/* ------------------------------------------------------------------ */
+/* TRAP, DESCRIPTOR and SINGLESTEP (since 1.5)                         */
+/* ------------------------------------------------------------------ */
+
+const struct kvmi_event_trap *kvmi_event_as_trap(const struct kvmi_event *ev);
+const struct kvmi_event_descriptor *
+kvmi_event_as_descriptor(const struct kvmi_event *ev);
+const struct kvmi_event_singlestep *
+kvmi_event_as_singlestep(const struct kvmi_event *ev);
+/* CONTINUE, ALLOW (@deliver instead), DENY, CRASH; @regs may be NULL. */
+int kvmi_vcpu_reply_trap(struct kvmi_vcpu *vcpu, uint8_t action,
+			 const struct kvmi_reply_trap *deliver,
+			 const struct kvmi_x86_regs *regs);
+/* CONTINUE, RETRY (not executed: resume at @regs->rip), CRASH. */
+int kvmi_vcpu_reply_descriptor(struct kvmi_vcpu *vcpu, uint8_t action,
+			       const struct kvmi_x86_regs *regs);
+/* CONTINUE or CRASH; @step_again: one more instruction, then an event. */
+int kvmi_vcpu_reply_singlestep(struct kvmi_vcpu *vcpu, uint8_t action,
+			       int step_again);
 
 #ifdef __cplusplus
 }

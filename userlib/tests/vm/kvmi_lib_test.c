@@ -4,7 +4,8 @@
  * the library in the three wait modes, reply actions, SET_REGS, the
  * pollable fd and the io_uring loop, vCPUs created later, commands,
  * closing with an event pending, the CR, MSR and XSETBV write events, an
- * injected exception and its delivery status, a VM fd or
+ * injected exception and its delivery status, page access and the
+ * PAGE_FAULT event, a VM fd or
  * introspection fd passed to another process, attaching to a process that holds a VM fd, and guest
  * discovery (/dev/kvmi): guests coming and going, the queue's overflow,
  * the VMM's UUID and opt-out, and an agent that attaches to a new guest
@@ -809,6 +810,97 @@ TEST(inject_exception_and_status)
 	ASSERT_EQ(0, kvmi_vcpu_reply(v, KVMI_ACTION_CONTINUE, 0, NULL, NULL));
 	ASSERT_GUEST_SAW(&r, 1, UD_VECTOR);
 	ASSERT_EQ(KVMI_INJECT_DELIVERED, kvmi_vcpu_inject_status(v));
+out:
+	kvmi_dom_close(dom);
+	kvm_vm_free(vm);
+}
+
+static uint64_t pf_page[512] __attribute__((aligned(4096))) = { 1 };
+static uint64_t pf_seen[3];
+
+static void guest_pf(void)
+{
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		WRITE_ONCE(pf_page[7], 0x1000 + i);
+		pf_seen[i] = READ_ONCE(pf_page[7]);
+	}
+	GUEST_SYNC2(1, 0);
+}
+
+/*
+ * Page access and PAGE_FAULT through the library (1.4): the page's write
+ * right taken away in a batch of one; the first store denied with
+ * EMUL_NOWRITE (the guest reads the old value back), the second let
+ * through once with ALLOW; the rights given back, the third store raises
+ * no event.
+ */
+TEST(page_fault_through_library)
+{
+	const struct kvmi_event_page_fault *pf;
+	struct kvmi_page_access_entry e;
+	struct kvm_vcpu *vcpu;
+	struct kvmi_event ev;
+	struct kvmi_vcpu *v;
+	struct kvmi_dom *dom;
+	struct kvm_vm *vm;
+	struct runner r;
+	uint64_t gpa, bad = 1ULL << 50;
+	uint64_t *seen;
+	uint32_t done;
+
+	TEST_REQUIRE(have_kvmi());
+	vm = vm_create_with_one_vcpu(&vcpu, guest_pf);
+	ASSERT_EQ(0, kvmi_dom_open(vm->fd, &dom));
+	v = kvmi_dom_vcpu(dom, 0);
+	if (kvmi_dom_check_event(dom, KVMI_EVENT_PAGE_FAULT) ||
+	    kvmi_dom_check_command(dom, KVMI_CMD_SET_PAGE_ACCESS) ||
+	    !(kvmi_dom_features(dom) & KVMI_FEATURE_PF_EMULATION))
+		SKIP(goto out, "no PAGE_FAULT with emulation in this kernel");
+	gpa = addr_gva2gpa(vm, (vm_vaddr_t)pf_page);
+	*(uint64_t *)addr_gva2hva(vm, (vm_vaddr_t)&pf_page[7]) = 0x55;
+	ASSERT_EQ(-ENOENT, kvmi_dom_set_pages_access(dom, &bad, 1,
+						     KVMI_PAGE_ACCESS_R, &done));
+	ASSERT_EQ(0, done);
+	ASSERT_EQ(0, kvmi_dom_control_event(dom, KVMI_ALL_VCPUS,
+					    KVMI_EVENT_PAGE_FAULT, 1, 0));
+	ASSERT_EQ(0, kvmi_dom_set_pages_access(dom, &gpa, 1,
+					       KVMI_PAGE_ACCESS_R |
+					       KVMI_PAGE_ACCESS_X, &done));
+	ASSERT_EQ(1, done);
+	e.gpa = gpa;
+	ASSERT_EQ(0, kvmi_dom_get_page_access(dom, &e, 1, &done));
+	ASSERT_EQ(KVMI_PAGE_ACCESS_R | KVMI_PAGE_ACCESS_X, e.access);
+	runner_start(&r, vcpu);
+
+	ASSERT_EQ(0, kvmi_vcpu_wait_event(v, &ev, -1));
+	pf = kvmi_event_as_page_fault(&ev);
+	ASSERT_NE(NULL, pf);
+	ASSERT_EQ(gpa + 7 * 8, pf->gpa);
+	ASSERT_EQ(KVMI_PAGE_ACCESS_W, pf->access);
+	if (pf->flags & KVMI_PF_GVA_VALID)
+		ASSERT_EQ((uint64_t)&pf_page[7], pf->gva);
+	ASSERT_EQ(-EINVAL, kvmi_vcpu_reply_page_fault(v, KVMI_ACTION_DENY,
+						      NULL));
+	ASSERT_EQ(-EINVAL, kvmi_vcpu_reply_page_fault(v, KVMI_ACTION_NOEMU,
+						      NULL));
+	ASSERT_EQ(0, kvmi_vcpu_reply_page_fault(v, KVMI_ACTION_EMUL_NOWRITE,
+						NULL));
+
+	ASSERT_EQ(0, kvmi_vcpu_wait_event(v, &ev, -1));
+	pf = kvmi_event_as_page_fault(&ev);
+	ASSERT_NE(NULL, pf);
+	ASSERT_EQ(gpa + 7 * 8, pf->gpa);
+	/* Free the page before the store goes through: no third event. */
+	ASSERT_EQ(0, kvmi_dom_set_pages_access(dom, &gpa, 1, 7, NULL));
+	ASSERT_EQ(0, kvmi_vcpu_reply_page_fault(v, KVMI_ACTION_ALLOW, NULL));
+
+	ASSERT_GUEST_SAW(&r, 1, 0);
+	seen = addr_gva2hva(vm, (vm_vaddr_t)pf_seen);
+	ASSERT_EQ(0x55, seen[0]);
+	ASSERT_EQ(0x1001, seen[1]);
+	ASSERT_EQ(0x1002, seen[2]);
 out:
 	kvmi_dom_close(dom);
 	kvm_vm_free(vm);
