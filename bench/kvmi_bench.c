@@ -35,7 +35,9 @@
  * kvmi_cr_block, kvmi_cr_hybrid, kvmi_cr_poll (the guest writes CR4 with
  * its own value, the tool answers ALLOW), msr, kvmi_msr_block,
  * kvmi_msr_hybrid, kvmi_msr_poll (WRMSR 0 to IA32_UCODE_REV, ALLOW),
- * nonblock.
+ * pgwrite, kvmi_pf_block, kvmi_pf_hybrid, kvmi_pf_poll (a store to a
+ * page whose write right the tool took away, PAGE_FAULT answered ALLOW;
+ * skipped on a kernel without KVMI_EVENT_PAGE_FAULT), nonblock.
  * Each round
  * runs ITER/ROUNDS events of every row in turn, so that slow drifts of
  * the machine spread evenly over the rows.
@@ -74,6 +76,7 @@ enum guest_kind {
 	G_CPUID,	/* CPUID: handled in the kernel */
 	G_CR4,		/* MOV to CR4 of its own value: intercepted by KVM */
 	G_WRMSR,	/* WRMSR 0 to BENCH_MSR: intercepted, ignored */
+	G_PGWRITE,	/* a store to pf_page: no exit unless restricted */
 };
 
 /*
@@ -82,6 +85,14 @@ enum guest_kind {
  * and the row measures the exit and nothing else.
  */
 #define BENCH_MSR	0x8b
+
+/*
+ * The page the page-fault rows write to: a page of the guest's image of
+ * its own (initialised, so in .data), at the same address in the guest
+ * and in this program. The kvmi_pf rows take its write right away
+ * (KVMI_IOCTL_SET_PAGE_ACCESS); the pgwrite row leaves it alone.
+ */
+static uint64_t pf_page[512] __attribute__((aligned(4096))) = { 1 };
 
 /* ------------------------------------------------------------------ */
 /* Guest                                                               */
@@ -144,6 +155,9 @@ static void guest_loop(uint64_t kind, uint64_t n, uint64_t *samples)
 		TIMED_LOOP(n, samples,
 			   asm volatile("wrmsr" :: "c"(BENCH_MSR), "a"(0), "d"(0)
 					: "memory"));
+		break;
+	case G_PGWRITE:
+		TIMED_LOOP(n, samples, WRITE_ONCE(pf_page[8], _i));
 		break;
 	}
 	GUEST_DONE();
@@ -292,6 +306,8 @@ struct run {
 	struct kvmi_vcpu *lv;
 	/* userspace forwarding */
 	int sock[2];
+	/* page-fault rows: pf_page's gpa */
+	uint64_t pf_gpa;
 };
 
 static uint32_t tsc_khz_of(struct kvm_vcpu *vcpu)
@@ -423,10 +439,12 @@ static uint32_t tool_wait(struct run *r, uint32_t last)
 
 /*
  * A CR or MSR write event (the guest's CR4 of its own value, or 0 to
- * BENCH_MSR): check it is the write the row enabled, then let it happen
- * with ALLOW and the value the guest wrote, as a tool that checked the
- * value would. The reply's data goes in before kvmi_send_reply()
- * publishes the seq (store-release).
+ * BENCH_MSR), or a PAGE_FAULT event (the store to pf_page): check it is
+ * the write the row enabled, then let it happen with ALLOW and the value
+ * the guest wrote, as a tool that checked the value would (PAGE_FAULT:
+ * once, the restriction stays, so the next store faults again). The
+ * reply's data goes in before kvmi_send_reply() publishes the seq
+ * (store-release).
  */
 static void write_allow(struct run *r, const struct kvmi_event *ev)
 {
@@ -434,7 +452,14 @@ static void write_allow(struct run *r, const struct kvmi_event *ev)
 
 	TEST_ASSERT(ev->id == r->row->event, "%s: event %u, not %u",
 		    r->row->name, ev->id, r->row->event);
-	if (ev->id == KVMI_EVENT_CR) {
+	if (ev->id == KVMI_EVENT_PAGE_FAULT) {
+		TEST_ASSERT((ev->data.page_fault.gpa & ~0xfffULL) ==
+			    r->pf_gpa &&
+			    ev->data.page_fault.access == KVMI_PAGE_ACCESS_W,
+			    "%s: access %#x to gpa %#lx", r->row->name,
+			    ev->data.page_fault.access,
+			    (unsigned long)ev->data.page_fault.gpa);
+	} else if (ev->id == KVMI_EVENT_CR) {
 		TEST_ASSERT(ev->data.cr.cr == r->row->param &&
 			    ev->data.cr.new_value == ev->data.cr.old_value,
 			    "%s: CR%u from %#lx to %#lx", r->row->name,
@@ -488,6 +513,24 @@ static void *kvmi_tool(void *arg)
 	return NULL;
 }
 
+/* pf_page: reads and execution allowed, writes raise PAGE_FAULT. */
+static void restrict_pf_page(struct run *r)
+{
+	struct kvmi_page_access_entry e = {
+		.access = KVMI_PAGE_ACCESS_R | KVMI_PAGE_ACCESS_X,
+	};
+	struct kvmi_page_access pa = {
+		.entries = (uintptr_t)&e,
+		.count = 1,
+	};
+
+	r->pf_gpa = addr_gva2gpa(r->vm, (vm_vaddr_t)pf_page);
+	e.gpa = r->pf_gpa;
+	TEST_ASSERT(!ioctl(r->fd, KVMI_IOCTL_SET_PAGE_ACCESS, &pa) &&
+		    pa.done == 1, "KVMI_IOCTL_SET_PAGE_ACCESS: %s",
+		    strerror(errno));
+}
+
 static void kvmi_attach(struct run *r, int mode, uint16_t event,
 			uint32_t param)
 {
@@ -507,6 +550,8 @@ static void kvmi_attach(struct run *r, int mode, uint16_t event,
 					  param);
 	else if (event)
 		kvmi_control_events(r->fd, KVMI_ALL_VCPUS, event, 1);
+	if (event == KVMI_EVENT_PAGE_FAULT)
+		restrict_pf_page(r);
 }
 
 static void kvmi_detach(struct run *r)
@@ -794,6 +839,22 @@ static struct row rows[] = {
 	{ .name = "kvmi_msr_poll", .kind = G_WRMSR, .tool = kvmi_tool,
 	  .event = KVMI_EVENT_MSR, .param = BENCH_MSR,
 	  .action = KVMI_ACTION_ALLOW, .mode = KVMI_WAIT_POLL },
+	/*
+	 * A store to a page whose write right the tool took away, each one
+	 * a PAGE_FAULT event answered ALLOW (the store happens, the page
+	 * stays restricted), after the same store with no restriction
+	 * (no exit at all).
+	 */
+	{ .name = "pgwrite", .kind = G_PGWRITE },
+	{ .name = "kvmi_pf_block", .kind = G_PGWRITE, .tool = kvmi_tool,
+	  .event = KVMI_EVENT_PAGE_FAULT, .action = KVMI_ACTION_ALLOW,
+	  .mode = KVMI_WAIT_BLOCK },
+	{ .name = "kvmi_pf_hybrid", .kind = G_PGWRITE, .tool = kvmi_tool,
+	  .event = KVMI_EVENT_PAGE_FAULT, .action = KVMI_ACTION_ALLOW,
+	  .mode = KVMI_WAIT_HYBRID },
+	{ .name = "kvmi_pf_poll", .kind = G_PGWRITE, .tool = kvmi_tool,
+	  .event = KVMI_EVENT_PAGE_FAULT, .action = KVMI_ACTION_ALLOW,
+	  .mode = KVMI_WAIT_POLL },
 };
 
 #define NR_ROWS	ARRAY_SIZE(rows)

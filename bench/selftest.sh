@@ -48,6 +48,8 @@ rows kvmi_cr_block 5000
 rows kvmi_cr_poll 2000
 rows msr 800
 rows kvmi_msr_poll 3000
+rows pgwrite 10
+rows kvmi_pf_poll 4000
 seq 1 100 | awk '{ print 10 }' > "$raw/tsc.guest"
 printf '# scenario round vcpu1_iter_per_s vcpu0_events_per_s\n' > "$raw/nonblock.txt"
 for r in 0 1 2; do
@@ -142,7 +144,7 @@ check "then targets from the tool's clock" \
 	python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1]))["targets_from"] != "tool_cycle")' "$tmp/out2/results.json"
 check "table.md is written" grep -q "| kvmi-ring poll | 18.0 |" "$out/table.md"
 check "CR and MSR write events against the same write un-introspected" \
-	q '[(o["row"], o["baseline"], o["mode"], o["ratio_p50"], o["added_p50_ns"], o["ratio_p50_paired"]) for o in r["write_events"]] == [("kvmi_cr_block", "cr4", "block", 5.0, 200000, 5.0), ("kvmi_cr_poll", "cr4", "poll", 2.0, 50000, 2.0), ("kvmi_msr_poll", "msr", "poll", 3.75, 110000, 3.75)]'
+	q '[(o["row"], o["baseline"], o["mode"], o["ratio_p50"], o["added_p50_ns"], o["ratio_p50_paired"]) for o in r["write_events"]] == [("kvmi_cr_block", "cr4", "block", 5.0, 200000, 5.0), ("kvmi_cr_poll", "cr4", "poll", 2.0, 50000, 2.0), ("kvmi_msr_poll", "msr", "poll", 3.75, 110000, 3.75), ("kvmi_pf_poll", "pgwrite", "poll", 400.0, 199500, 400.0)]'
 check "write event rows in the round-trip table, against forwarding" \
 	q 'r["rows"]["kvmi_cr_poll"]["ratio_p50_vs_usfwd"] == 0.5 and r["rows"]["msr"]["label"] == "MSR write, no introspection"'
 check "table.md has the write events" \
