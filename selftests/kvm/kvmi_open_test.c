@@ -36,6 +36,8 @@ static const uint32_t implemented_cmds[] = {
 	KVMI_CMD_GET_MTRRS,
 	KVMI_CMD_TRANSLATE_GVA,
 	KVMI_CMD_INJECT_EXCEPTION,
+	KVMI_CMD_MAP_PHYSICAL_PAGE_TO_SVA,
+	KVMI_CMD_UNMAP_PHYSICAL_PAGE_FROM_SVA,
 };
 
 static bool cmd_implemented(uint32_t id)
@@ -218,7 +220,8 @@ TEST(get_version)
 	ASSERT_EQ(0, ioctl(fd, KVMI_IOCTL_GET_VERSION, &ver));
 	ASSERT_EQ(sizeof(ver), ver.size);
 	ASSERT_EQ(KVMI_VERSION, ver.version);
-	ASSERT_EQ(KVMI_FEATURE_RING | KVMI_FEATURE_INJECT_STATUS, ver.features);
+	ASSERT_EQ(KVMI_FEATURE_RING | KVMI_FEATURE_INJECT_STATUS |
+		  KVMI_FEATURE_SVA, ver.features);
 	ASSERT_EQ(sizeof(struct kvmi_event), ver.event_size);
 	ASSERT_EQ(sizeof(struct kvmi_reply), ver.reply_size);
 	ASSERT_EQ(sizeof(struct kvmi_cmd), ver.cmd_size);

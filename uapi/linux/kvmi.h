@@ -49,6 +49,7 @@
 #define KVMI_FEATURE_SINGLESTEP		_BITULL(1) /* reply flag, issue 4 */
 #define KVMI_FEATURE_PF_EMULATION	_BITULL(2) /* PF actions, issue 4 */
 #define KVMI_FEATURE_INJECT_STATUS	_BITULL(3) /* inject_seq, inject_status */
+#define KVMI_FEATURE_SVA		_BITULL(4) /* map windows, MAP/UNMAP_..._SVA */
 
 /*
  * Guest ABI: the KVMi hypercall.  RAX = KVM_HC_KVMI, arguments in RBX,
@@ -129,6 +130,9 @@ struct kvmi_unhook {
 #define KVMI_CMD_READ_PHYSICAL		0x12
 #define KVMI_CMD_WRITE_PHYSICAL		0x13
 #define KVMI_CMD_SHUTDOWN_GUEST		0x14
+/* zero-copy mappings of guest pages (issue 5) */
+#define KVMI_CMD_MAP_PHYSICAL_PAGE_TO_SVA	0x15
+#define KVMI_CMD_UNMAP_PHYSICAL_PAGE_FROM_SVA	0x16
 
 /* vCPU commands */
 #define KVMI_CMD_GET_REGISTERS		0x40
@@ -232,6 +236,9 @@ struct kvmi_layout {
 	__u64 tool_size;
 	struct kvmi_vcpu_kernel_offsets kernel_off;
 	struct kvmi_vcpu_tool_offsets tool_off;
+	/* size > 144: KVMI_FEATURE_SVA */
+	__u64 sva_offset;	/* mmap offset of every map window */
+	__u64 sva_size;		/* the largest window, in bytes */
 };
 
 /* KVMI_IOCTL_CHECK_COMMAND, KVMI_IOCTL_CHECK_EVENT */
@@ -356,6 +363,36 @@ struct kvmi_shutdown {
 	_IOW(KVMI_IOCTL_MAGIC, KVMI_CMD_WRITE_PHYSICAL, struct kvmi_physical)
 #define KVMI_IOCTL_SHUTDOWN_GUEST \
 	_IOW(KVMI_IOCTL_MAGIC, KVMI_CMD_SHUTDOWN_GUEST, struct kvmi_shutdown)
+
+/*
+ * KVMI_IOCTL_MAP_PHYSICAL_PAGE_TO_SVA, KVMI_IOCTL_UNMAP_PHYSICAL_PAGE_FROM_SVA
+ * (KVMI_FEATURE_SVA): show guest pages at addresses of a map window, an
+ * mmap() of the introspection fd at kvmi_layout.sva_offset, in the
+ * caller's address space (kvmi.rst, section 21).  Both take an array of
+ * entries; UNMAP reads only address (gpa and flags must be 0).
+ */
+#define KVMI_SVA_WRITE			_BITUL(0) /* map writable */
+struct kvmi_sva_entry {
+	__u64 gpa;		/* page aligned */
+	__u64 address;		/* page aligned, in a map window */
+	__u32 flags;		/* KVMI_SVA_* */
+	__u32 padding;
+};
+
+struct kvmi_sva_batch {
+	__u64 entries;		/* struct kvmi_sva_entry[count] */
+	__u32 count;
+	__u32 flags;		/* none defined: 0 */
+	__u32 done;		/* out: entries done, in order */
+	__u32 padding;
+};
+
+#define KVMI_IOCTL_MAP_PHYSICAL_PAGE_TO_SVA \
+	_IOWR(KVMI_IOCTL_MAGIC, KVMI_CMD_MAP_PHYSICAL_PAGE_TO_SVA, \
+	      struct kvmi_sva_batch)
+#define KVMI_IOCTL_UNMAP_PHYSICAL_PAGE_FROM_SVA \
+	_IOWR(KVMI_IOCTL_MAGIC, KVMI_CMD_UNMAP_PHYSICAL_PAGE_FROM_SVA, \
+	      struct kvmi_sva_batch)
 
 /* ------------------------------------------------------------------ */
 /* x86 register state                                                  */

@@ -23,7 +23,7 @@
 /* Sizes fixed by version 1; a later version may only grow them. */
 static_assert(sizeof(struct kvmi_open) == 32);
 static_assert(sizeof(struct kvmi_version) == 40);
-static_assert(sizeof(struct kvmi_layout) == 144);
+static_assert(sizeof(struct kvmi_layout) == 160);
 static_assert(sizeof(struct kvmi_guest_info) == 16);
 
 /**
@@ -83,6 +83,7 @@ static struct kvmi *kvmi_alloc(struct kvm *kvm)
 	spin_lock_init(&kvmi->lock);
 	init_waitqueue_head(&kvmi->wq);
 	mutex_init(&kvmi->db_lock);
+	kvmi_sva_init(kvmi);
 	kvmi->wait_mode = KVMI_WAIT_HYBRID;
 	kvmi->spin_ns = KVMI_WAIT_DEFAULT_SPIN_NS;
 	kvmi->max_vcpus = kvm->max_vcpus;
@@ -206,6 +207,8 @@ static void kvmi_detach(struct kvm *kvm)
 		   kvmi->vm_state->flags | KVMI_VM_DETACHED);
 	kvmi_vm_state_publish(kvmi);
 	wake_up_poll(&kvmi->wq, EPOLLHUP);
+	/* The guest memory may go: unmap and unpin what the tool mapped. */
+	kvmi_sva_detach(kvmi);
 
 	/* Release the waiting vCPUs: they see kvmi->kvm == NULL. */
 	for (i = 0; i < kvmi->max_vcpus; i++)
@@ -259,6 +262,8 @@ static int kvmi_mmap(struct file *file, struct vm_area_struct *vma)
 
 	if (kvmi_is_detached(kvmi))
 		return -ENODEV;
+	if (kvmi_sva_is_window(vma))
+		return kvmi_sva_mmap(kvmi, vma);
 	return kvmi_mem_mmap(kvmi, vma);
 }
 

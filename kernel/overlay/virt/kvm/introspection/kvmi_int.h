@@ -72,6 +72,30 @@ struct kvmi_vcpu;
 struct eventfd_ctx;
 
 /*
+ * Zero-copy mappings (kvmi_sva.c, kvmi.rst section 21): the map windows
+ * are mmap()s at this offset, of at most this size (not ABI either).
+ */
+#define KVMI_SVA_OFFSET		0x40000000ULL
+#define KVMI_SVA_MAX_SIZE	BIT_ULL(30)
+
+/**
+ * struct kvmi_sva - the zero-copy mappings of an introspection
+ * @lock: protects the mappings of every window of the fd, their index
+ *	and @detached; taken inside MMU notifier callbacks, so never held
+ *	while allocating or calling vm_replace_page().
+ * @hva: the mappings, by the VMM address of their guest page (interval
+ *	tree), for the invalidations of the VMM's memory.
+ * @nr: how many mappings there are; a hint read without @lock.
+ * @detached: the VM is gone: no new mapping.
+ */
+struct kvmi_sva {
+	struct mutex lock;	/* see above */
+	struct rb_root_cached hva;
+	atomic_t nr;
+	bool detached;
+};
+
+/*
  * The MSRs KVMI_EVENT_MSR can watch: the two ranges of the MSR bitmaps of
  * VMX and SVM. Bit n of @low is MSR n, bit n of @high is MSR 0xc0000000 + n.
  */
@@ -231,6 +255,7 @@ struct kvmi_vcpu {
  * @kick: the VM-wide kick eventfd (under @db_lock).
  * @cr_mask: the CR events new vCPUs start with.
  * @msrs: the MSR events new vCPUs start with.
+ * @sva: the zero-copy mappings of guest pages (kvmi_sva.c).
  */
 struct kvmi {
 	refcount_t refcount;
@@ -249,6 +274,7 @@ struct kvmi {
 	struct kvmi_kick *kick;
 	unsigned long cr_mask;
 	struct kvmi_msr_set msrs;
+	struct kvmi_sva sva;
 };
 
 /* kvmi.c */
@@ -287,6 +313,14 @@ struct kvmi_vcpu *kvmi_mem_vcpu_alloc(struct kvmi *kvmi, u32 idx);
 void kvmi_mem_vcpu_free(struct kvmi_vcpu *kv);
 void kvmi_mem_get_layout(const struct kvmi *kvmi, struct kvmi_layout *lo);
 int kvmi_mem_mmap(struct kvmi *kvmi, struct vm_area_struct *vma);
+
+/* kvmi_sva.c */
+void kvmi_sva_init(struct kvmi *kvmi);
+void kvmi_sva_detach(struct kvmi *kvmi);
+bool kvmi_sva_is_window(struct vm_area_struct *vma);
+int kvmi_sva_mmap(struct kvmi *kvmi, struct vm_area_struct *vma);
+int kvmi_sva_ioctl(struct kvmi *kvmi, struct kvm *kvm, void __user *argp,
+		   bool map);
 
 /* x86: KVMi is built only there (arch/x86/kvm/Kconfig). */
 static inline bool kvmi_arch_vm_supported(struct kvm *kvm)

@@ -42,7 +42,8 @@ static int kvmi_get_version(void __user *argp)
 	struct kvmi_version ver = {
 		.size = sizeof(ver),
 		.version = KVMI_VERSION,
-		.features = KVMI_FEATURE_RING | KVMI_FEATURE_INJECT_STATUS,
+		.features = KVMI_FEATURE_RING | KVMI_FEATURE_INJECT_STATUS |
+			    KVMI_FEATURE_SVA,
 		.event_size = sizeof(struct kvmi_event),
 		.reply_size = sizeof(struct kvmi_reply),
 		.cmd_size = sizeof(struct kvmi_cmd),
@@ -58,7 +59,10 @@ static int kvmi_get_layout(struct kvmi *kvmi, void __user *argp)
 	struct kvmi_layout lo;
 
 	kvmi_mem_get_layout(kvmi, &lo);
-	return kvmi_copy_sized_to_user(argp, &lo, sizeof(lo), sizeof(lo));
+	lo.sva_offset = KVMI_SVA_OFFSET;
+	lo.sva_size = KVMI_SVA_MAX_SIZE;
+	/* 144: the size before KVMI_FEATURE_SVA added sva_offset, sva_size */
+	return kvmi_copy_sized_to_user(argp, &lo, sizeof(lo), 144);
 }
 
 static int kvmi_get_guest_info(struct kvm *kvm, void __user *argp)
@@ -103,6 +107,8 @@ static bool kvmi_command_implemented(u32 id)
 	case KVMI_CMD_GET_MTRRS:
 	case KVMI_CMD_TRANSLATE_GVA:
 	case KVMI_CMD_INJECT_EXCEPTION:
+	case KVMI_CMD_MAP_PHYSICAL_PAGE_TO_SVA:
+	case KVMI_CMD_UNMAP_PHYSICAL_PAGE_FROM_SVA:
 		return true;
 	default:
 		return false;
@@ -613,6 +619,10 @@ long kvmi_ioctl_dispatch(struct kvmi *kvmi, struct kvm *kvm,
 		return kvmi_physical(kvm, argp, true);
 	case KVMI_CMD_SHUTDOWN_GUEST:
 		return kvmi_shutdown_guest(kvmi, kvm, argp);
+	case KVMI_CMD_MAP_PHYSICAL_PAGE_TO_SVA:
+		return kvmi_sva_ioctl(kvmi, kvm, argp, true);
+	case KVMI_CMD_UNMAP_PHYSICAL_PAGE_FROM_SVA:
+		return kvmi_sva_ioctl(kvmi, kvm, argp, false);
 	default:
 		return -ENOTTY;
 	}
