@@ -112,6 +112,11 @@ WRITE_ROWS = {b for b, _, _ in WRITES} | {n for _, ev, _ in WRITES
 PCTS = [50, 90, 99, 99.9]
 
 
+def times(ratio):
+    """A ratio as "1.23x", or "-" when the reference row didn't run."""
+    return "-" if ratio is None else "%.2fx" % ratio
+
+
 def read_samples(path):
     if not os.path.exists(path):
         return None
@@ -426,10 +431,10 @@ def write_markdown(path, res):
         if name not in rows:
             continue
         g = rows[name]["guest"]
-        out.append("| %s | %s | %s | %s | %s | %.2fx | %.2fx |" % (
+        out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
             label, us(g["p50"]), us(g["p90"]), us(g["p99"]), us(g["p99_9"]),
-            rows[name].get("ratio_p50_vs_" + REF, float("nan")),
-            rows[name].get("ratio_p99_vs_" + REF, float("nan"))))
+            times(rows[name].get("ratio_p50_vs_" + REF)),
+            times(rows[name].get("ratio_p99_vs_" + REF))))
     if res.get("lib_overhead"):
         out += ["", "| libkvmi against the raw ABI | p50 ratio | mean ratio "
                 "| p50 ratio paired by round |", "| --- | ---: | ---: | ---: |"]
@@ -782,8 +787,8 @@ def main():
         g = r["guest"]
         pr("%-28s %9s %9s %9s %9s %8s %8s %9s %9s" % (
             label, us(g["p50"]), us(g["p90"]), us(g["p99"]), us(g["p99_9"]),
-            "%.2fx" % r.get("ratio_p50_vs_" + REF, float("nan")),
-            "%.2fx" % r.get("ratio_p99_vs_" + REF, float("nan")),
+            times(r.get("ratio_p50_vs_" + REF)),
+            times(r.get("ratio_p99_vs_" + REF)),
             us(r["tool_cycle"]["p50"]) if r["tool_cycle"] else "-",
             us(r["delivery"]["p50"]) if r["delivery"] else "-"))
     pr("(fwd = the userspace-forwarding row; tool p50 = event-to-event "

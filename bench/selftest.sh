@@ -142,6 +142,10 @@ check "report.py runs with L1's TSC unstable" python3 "$here/report.py" \
 	--raw "$raw" --machine "$tmp/machine.txt" --out "$tmp/out2"
 check "then targets from the tool's clock" \
 	python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1]))["targets_from"] != "tool_cycle")' "$tmp/out2/results.json"
+mkdir -p "$tmp/raw_nofwd" && cp "$raw"/* "$tmp/raw_nofwd/" && rm "$tmp/raw_nofwd"/usfwd.*
+check "without the forwarding row its ratios are '-', not nan" bash -c \
+	"python3 '$here/report.py' --raw '$tmp/raw_nofwd' --machine '$tmp/machine.txt' --out '$tmp/out4' |
+	 grep -E '^kvmi-ring poll +18\.0 .* - +- ' && ! grep -q nan '$tmp/out4/table.md'"
 check "table.md is written" grep -q "| kvmi-ring poll | 18.0 |" "$out/table.md"
 check "CR and MSR write events against the same write un-introspected" \
 	q '[(o["row"], o["baseline"], o["mode"], o["ratio_p50"], o["added_p50_ns"], o["ratio_p50_paired"]) for o in r["write_events"]] == [("kvmi_cr_block", "cr4", "block", 5.0, 200000, 5.0), ("kvmi_cr_poll", "cr4", "poll", 2.0, 50000, 2.0), ("kvmi_msr_poll", "msr", "poll", 3.75, 110000, 3.75), ("kvmi_pf_poll", "pgwrite", "poll", 400.0, 199500, 400.0)]'
