@@ -3,6 +3,7 @@
  * The introspection fd ioctls (kvmi.rst, section 7): one thin wrapper
  * each, returning 0 or the kernel's -errno. Any thread may call them.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "internal.h"
@@ -16,13 +17,44 @@ int kvmi_dom_get_version(struct kvmi_dom *dom, struct kvmi_version *ver)
 	return kvmi__ioctl(dom->fd, KVMI_IOCTL_GET_VERSION, ver);
 }
 
-int kvmi_dom_get_layout(struct kvmi_dom *dom, struct kvmi_layout *layout)
+static int get_layout(struct kvmi_dom *dom, struct kvmi_layout *layout,
+		      size_t size)
 {
+	struct kvmi_layout lo;
+	int r;
+
 	if (!layout)
 		return -EINVAL;
-	memset(layout, 0, sizeof(*layout));
-	layout->size = sizeof(*layout);
-	return kvmi__ioctl(dom->fd, KVMI_IOCTL_GET_LAYOUT, layout);
+	memset(&lo, 0, sizeof(lo));
+	lo.size = sizeof(lo);
+	r = kvmi__ioctl(dom->fd, KVMI_IOCTL_GET_LAYOUT, &lo);
+	if (!r) {
+		if (lo.size > size)
+			lo.size = size;
+		memcpy(layout, &lo, size);
+	}
+	return r;
+}
+
+/*
+ * struct kvmi_layout grew (sva_offset, sva_size: KVMI_FEATURE_SVA). A tool
+ * linked against LIBKVMI_1.0 to 1.5 has the 144-byte structure: it gets
+ * that much, never more; one linked now gets the whole structure.
+ */
+#define KVMI_LAYOUT_SIZE_1_0	offsetof(struct kvmi_layout, sva_offset)
+
+__attribute__((symver("kvmi_dom_get_layout@LIBKVMI_1.0")))
+int kvmi__dom_get_layout_1_0(struct kvmi_dom *dom, struct kvmi_layout *layout);
+int kvmi__dom_get_layout_1_0(struct kvmi_dom *dom, struct kvmi_layout *layout)
+{
+	return get_layout(dom, layout, KVMI_LAYOUT_SIZE_1_0);
+}
+
+__attribute__((symver("kvmi_dom_get_layout@@LIBKVMI_1.6")))
+int kvmi__dom_get_layout(struct kvmi_dom *dom, struct kvmi_layout *layout);
+int kvmi__dom_get_layout(struct kvmi_dom *dom, struct kvmi_layout *layout)
+{
+	return get_layout(dom, layout, sizeof(*layout));
 }
 
 int kvmi_dom_check_command(struct kvmi_dom *dom, uint32_t id)

@@ -52,7 +52,7 @@ extern "C" {
 
 /* The library's version: KVMI_LIB_VERSION_MAJOR.MINOR. */
 #define KVMI_LIB_VERSION_MAJOR	1
-#define KVMI_LIB_VERSION_MINOR	5
+#define KVMI_LIB_VERSION_MINOR	6
 
 struct kvmi_dom;
 struct kvmi_vcpu;
@@ -290,6 +290,21 @@ int kvmi_vcpu_reply_descriptor(struct kvmi_vcpu *vcpu, uint8_t action,
 /* CONTINUE or CRASH; @step_again: one more instruction, then an event. */
 int kvmi_vcpu_reply_singlestep(struct kvmi_vcpu *vcpu, uint8_t action,
 			       int step_again);
+
+/* ------------------------------------------------------------------ */
+/* Zero-copy mappings of guest pages (since 1.6, KVMI_FEATURE_SVA)     */
+/* ------------------------------------------------------------------ */
+
+/* A map window: an mmap() of the introspection fd the kernel owns. */
+int kvmi_dom_sva_window(struct kvmi_dom *dom, size_t size, int writable,
+			void **addrp);
+int kvmi_dom_sva_window_close(struct kvmi_dom *dom, void *addr, size_t size);
+/* Batched, in order; @done: how many were done (all, on success). */
+int kvmi_dom_map_pages(struct kvmi_dom *dom,
+		       const struct kvmi_sva_entry *entries, uint32_t count,
+		       uint32_t *done);
+int kvmi_dom_unmap_pages(struct kvmi_dom *dom, void *const *addrs,
+			 uint32_t count, uint32_t *done);
 
 #ifdef __cplusplus
 }

@@ -5,7 +5,8 @@
  * pollable fd and the io_uring loop, vCPUs created later, commands,
  * closing with an event pending, the CR, MSR and XSETBV write events, an
  * injected exception and its delivery status, page access and the
- * PAGE_FAULT event, a VM fd or
+ * PAGE_FAULT event, zero-copy mappings, kvmi_dom_get_layout() by symbol
+ * version, a VM fd or
  * introspection fd passed to another process, attaching to a process that holds a VM fd, and guest
  * discovery (/dev/kvmi): guests coming and going, the queue's overflow,
  * the VMM's UUID and opt-out, and an agent that attaches to a new guest
@@ -359,6 +360,85 @@ TEST_F(lib, vm_wide_wrappers)
 	/* VMM-only VM ioctls work from the VMM: a deadline of none. */
 	check = kvmi_vm_set_deadline(self->vm->fd, 0);
 	ASSERT_TRUE(check == 0 || check == -EOPNOTSUPP || check == -ENOTTY);
+}
+
+/* kvmi_dom_get_layout() as a tool linked against libkvmi 1.0..1.5 has it. */
+int kvmi_dom_get_layout_1_0(struct kvmi_dom *dom, struct kvmi_layout *lo);
+__asm__(".symver kvmi_dom_get_layout_1_0, kvmi_dom_get_layout@LIBKVMI_1.0");
+
+/*
+ * struct kvmi_layout grew (sva_offset, sva_size): a tool linked against
+ * the old symbol version gets the 144 bytes it has room for, never more;
+ * the current one gets the whole structure.
+ */
+TEST_F(lib, get_layout_by_symbol_version)
+{
+	size_t old = offsetof(struct kvmi_layout, sva_offset);
+	struct kvmi_layout lo, now;
+	unsigned int i;
+
+	memset(&lo, 0xa5, sizeof(lo));
+	ASSERT_EQ(0, kvmi_dom_get_layout_1_0(self->dom, &lo));
+	ASSERT_EQ(old, lo.size);
+	for (i = old; i < sizeof(lo); i++)
+		ASSERT_EQ(0xa5, ((uint8_t *)&lo)[i]);
+	ASSERT_EQ(0, kvmi_dom_get_layout(self->dom, &now));
+	ASSERT_EQ(0, memcmp(&lo.page_size, &now.page_size,
+			    old - offsetof(struct kvmi_layout, page_size)));
+	if (kvmi_dom_features(self->dom) & KVMI_FEATURE_SVA) {
+		ASSERT_EQ(sizeof(now), now.size);
+		ASSERT_NE(0, now.sva_size);
+	}
+}
+
+static uint64_t sva_data[1024] __attribute__((aligned(4096))) = { 1 };
+
+/*
+ * Zero-copy mappings through the library (1.6): a window; a guest page
+ * mapped read-only, showing what the guest's memory holds, before and
+ * after the mapping; another mapped writable, a write through it seen in
+ * the guest's memory; a batch stopped at a bad entry; unmapping.
+ */
+TEST_F(lib, sva_through_library)
+{
+	struct kvmi_sva_entry e[3] = {};
+	uint64_t *win, *hva, gpa;
+	void *p, *addrs[2];
+	uint32_t done;
+	long ps = getpagesize();
+
+	if (!(kvmi_dom_features(self->dom) & KVMI_FEATURE_SVA)) {
+		ASSERT_EQ(-EOPNOTSUPP, kvmi_dom_sva_window(self->dom, ps, 0, &p));
+		SKIP(return, "no KVMI_FEATURE_SVA in this kernel");
+	}
+	ASSERT_EQ(-EINVAL, kvmi_dom_sva_window(self->dom, ps + 1, 0, &p));
+	ASSERT_EQ(-EINVAL, kvmi_dom_sva_window(self->dom, 0, 0, &p));
+	ASSERT_EQ(0, kvmi_dom_sva_window(self->dom, 4 * ps, 1, &p));
+	win = p;
+	gpa = addr_gva2gpa(self->vm, (vm_vaddr_t)sva_data);
+	hva = addr_gva2hva(self->vm, (vm_vaddr_t)sva_data);
+	hva[3] = 0x1234;
+
+	e[0].gpa = gpa;
+	e[0].address = (uintptr_t)win;
+	e[1].gpa = gpa + ps;
+	e[1].address = (uintptr_t)win + ps;
+	e[1].flags = KVMI_SVA_WRITE;
+	e[2].gpa = gpa + 8;	/* unaligned: stops the batch */
+	e[2].address = (uintptr_t)win + 2 * ps;
+	ASSERT_EQ(-EINVAL, kvmi_dom_map_pages(self->dom, e, 3, &done));
+	ASSERT_EQ(2, done);
+	ASSERT_EQ(0x1234, win[3]);
+	hva[4] = 0x9abc;
+	ASSERT_EQ(0x9abc, win[4]);
+	win[512 + 3] = 0x5678;
+	ASSERT_EQ(0x5678, hva[512 + 3]);
+
+	addrs[0] = win;
+	addrs[1] = win + 512;
+	ASSERT_EQ(0, kvmi_dom_unmap_pages(self->dom, addrs, 2, &done));
+	ASSERT_EQ(2, done);
+	ASSERT_EQ(0, kvmi_dom_sva_window_close(self->dom, p, 4 * ps));
 }
 
 static int reply_fn(struct kvmi_vcpu *v, const struct kvmi_event *ev,
