@@ -179,7 +179,7 @@ static void protect_text(struct agent *a, struct kvmi_dom *dom,
 	if (kvmi_dom_check_event(dom, KVMI_EVENT_PAGE_FAULT) ||
 	    !(kvmi_dom_features(dom) & KVMI_FEATURE_PF_EMULATION)) {
 		printf("%s: text page not protected: %s\n", name,
-		       "the kernel has no PAGE_FAULT event");
+		       "the kernel has no PAGE_FAULT event with EMUL_NOWRITE");
 		return;
 	}
 	r = kvmi_dom_control_event(dom, KVMI_ALL_VCPUS, KVMI_EVENT_PAGE_FAULT,

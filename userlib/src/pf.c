@@ -97,7 +97,8 @@ static bool emulation(const struct kvmi_vcpu *v)
  * (re-execute: the tool changed the restriction or RIP), CRASH, NOEMU
  * (the tool did the instruction's work: @regs must select KVMI_REGS_RIP)
  * or EMUL_NOWRITE (emulated, its memory writes discarded). @regs, if not
- * NULL, is written with KVMI_REPLY_SET_REGS. SET_CTX goes through
+ * NULL, is written with KVMI_REPLY_SET_REGS (not RIP with CONTINUE or
+ * ALLOW: the instruction is emulated where it is). SET_CTX goes through
  * kvmi_vcpu_reply_page_fault_ctx(). Refused before anything is written.
  */
 int kvmi_vcpu_reply_page_fault(struct kvmi_vcpu *vcpu, uint8_t action,
@@ -110,6 +111,10 @@ int kvmi_vcpu_reply_page_fault(struct kvmi_vcpu *vcpu, uint8_t action,
 	switch (action) {
 	case KVMI_ACTION_CONTINUE:
 	case KVMI_ACTION_ALLOW:
+		/* The instruction is emulated where it is: RIP stays. */
+		if (regs && regs->groups & KVMI_REGS_RIP)
+			return -EINVAL;
+		break;
 	case KVMI_ACTION_RETRY:
 	case KVMI_ACTION_CRASH:
 		break;

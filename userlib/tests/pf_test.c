@@ -164,6 +164,13 @@ TEST(page_fault_event_and_replies)
 						     NULL));
 	CHECK_EQ(-EINVAL, kvmi_vcpu_reply_cr(v, KVMI_ACTION_CONTINUE, 0, NULL));
 	CHECK(sim_rp(&s, 0)->seq != 1);
+	regs.groups = KVMI_REGS_RIP;
+	CHECK_EQ(-EINVAL, kvmi_vcpu_reply_page_fault(v, KVMI_ACTION_ALLOW,
+						     &regs));
+	CHECK_EQ(-EINVAL, kvmi_vcpu_reply_page_fault(v, KVMI_ACTION_CONTINUE,
+						     &regs));
+	regs.groups = KVMI_REGS_GPRS;
+	CHECK(sim_rp(&s, 0)->seq != 1);
 	CHECK_EQ(0, kvmi_vcpu_reply_page_fault(v, KVMI_ACTION_RETRY, NULL));
 	CHECK_EQ(1, sim_rp(&s, 0)->seq);
 	CHECK_EQ(KVMI_EVENT_PAGE_FAULT, sim_rp(&s, 0)->event);
