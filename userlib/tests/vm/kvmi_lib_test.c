@@ -281,6 +281,49 @@ TEST_F(lib, singlestep_needs_the_feature)
  * vCPU commands: what KVMI_IOCTL_CHECK_COMMAND says, the wrapper does
  * (the kernel's error passed through, or the command served).
  */
+/*
+ * The hypercall, then single steps through the library (1.5): CONTINUE
+ * with KVMI_REPLY_SINGLESTEP steps the instruction after the VMMCALL
+ * (hc()'s 7-byte MOV to hc_rbx) and raises SINGLESTEP there; stepping
+ * again stops after the 1-byte POP; then the guest runs on.
+ */
+TEST_F(lib, singlestep_after_hypercall)
+{
+	const struct kvmi_event_singlestep *ss;
+	struct kvmi_event ev;
+	uint64_t rip;
+
+	if (!(kvmi_dom_features(self->dom) & KVMI_FEATURE_SINGLESTEP) ||
+	    kvmi_dom_check_event(self->dom, KVMI_EVENT_SINGLESTEP))
+		SKIP(return, "no KVMI_EVENT_SINGLESTEP in this kernel");
+	ASSERT_EQ(0, enable(self->dom));
+	runner_start(&self->r, self->vcpu);
+	ASSERT_EQ(0, kvmi_vcpu_wait_event(self->v, &ev, -1));
+	ASSERT_EQ(KVMI_EVENT_HYPERCALL, ev.id);
+	rip = ev.regs.rip;
+	ASSERT_EQ(-EINVAL, kvmi_vcpu_reply_singlestep(self->v,
+					KVMI_ACTION_CONTINUE, 1));
+	ASSERT_EQ(0, kvmi_vcpu_reply(self->v, KVMI_ACTION_CONTINUE,
+				     KVMI_REPLY_SINGLESTEP, NULL, NULL));
+
+	ASSERT_EQ(0, kvmi_vcpu_wait_event(self->v, &ev, -1));
+	ss = kvmi_event_as_singlestep(&ev);
+	ASSERT_NE(NULL, ss);
+	ASSERT_EQ(0, ss->failed);
+	ASSERT_EQ(rip + 3 + 7, ev.regs.rip);
+	ASSERT_EQ(-EINVAL, kvmi_vcpu_reply_singlestep(self->v,
+					KVMI_ACTION_ALLOW, 0));
+	ASSERT_EQ(0, kvmi_vcpu_reply_singlestep(self->v, KVMI_ACTION_CONTINUE,
+						1));
+
+	ASSERT_EQ(0, kvmi_vcpu_wait_event(self->v, &ev, -1));
+	ASSERT_NE(NULL, kvmi_event_as_singlestep(&ev));
+	ASSERT_EQ(rip + 3 + 7 + 1, ev.regs.rip);
+	ASSERT_EQ(0, kvmi_vcpu_reply_singlestep(self->v, KVMI_ACTION_CONTINUE,
+						0));
+	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
+}
+
 TEST_F(lib, commands_follow_check_command)
 {
 	int check = kvmi_dom_check_command(self->dom, KVMI_CMD_GET_REGISTERS);
