@@ -301,6 +301,8 @@ static void tool_killed(uint32_t kills)
 		TEST_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
 			    "kill %u: tool status 0x%x", k, status);
 		close(ready[0]);
+		if ((k + 1) % 50 == 0)
+			ksft_print_msg("%u kills\n", k + 1);
 
 		/* Introspection ended with the tool: a new one may start. */
 		close(kvmi_open(vm));
