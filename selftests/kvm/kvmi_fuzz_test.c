@@ -2,8 +2,10 @@
 /*
  * kvmi-ring torture: a hostile tool (Documentation/virt/kvm/kvmi-torture.rst).
  *
- * Two vCPUs raise HYPERCALL and BREAKPOINT events in a loop, and PAUSE
- * events when the tool asks, while the tool writes garbage into every
+ * Two vCPUs raise HYPERCALL, BREAKPOINT, CR (CR4), MSR and XSETBV events in
+ * a loop, and PAUSE events when the tool asks, while the tool injects
+ * exceptions, replies with random values the guest survives, and writes
+ * garbage into every
  * field it can write: the tool state, the reply slot (sequence numbers,
  * event ids, actions, flags, padding, register groups), the command slot
  * and the input data area. It replies twice, to the wrong vCPU, with the
@@ -47,6 +49,10 @@ static uint64_t guest_sum;
 static volatile int guest_stop;
 static uint64_t guest_iters[NR_VCPUS];
 static uint64_t guest_bps[NR_VCPUS];
+static uint64_t guest_excs;	/* exceptions but the INT3's #BP */
+static uint64_t guest_faults;	/* of which #GP of the CR4/MSR/XCR0 writes */
+
+#define FUZZ_MSR	MSR_KERNEL_GS_BASE	/* unused by the guest */
 
 static uint64_t checksum(const uint64_t *p)
 {
@@ -63,14 +69,87 @@ static void guest_bp_handler(struct ex_regs *regs)
 	guest_bps[regs->rdi & 1]++;
 }
 
+/*
+ * Every other vector: the exceptions the tool injects (any vector, at the
+ * instruction after an event) and the #GP of a CR4, MSR or XCR0 value a
+ * reply made invalid. Return to the interrupted instruction, or past the
+ * write that faulted (KVM_ASM_SAFE's fixup, done here because a handler
+ * takes precedence over it).
+ */
+static void guest_exc_handler(struct ex_regs *regs)
+{
+	if (regs->r9 == KVM_EXCEPTION_MAGIC && regs->rip == regs->r10) {
+		regs->rip = regs->r11;
+		regs->r9 = regs->vector;
+		regs->r10 = regs->error_code;
+		__atomic_fetch_add(&guest_faults, 1, __ATOMIC_RELAXED);
+	}
+	__atomic_fetch_add(&guest_excs, 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * The writes that raise CR, MSR and XSETBV events. RBX and RSI are
+ * clobbered, for replies that set random values in them; XSETBV takes
+ * RAX, RCX and RDX back, as a reply may change its operands.
+ */
+static void guest_write_cr4(uint64_t id, uint64_t val)
+{
+	uint64_t ec;
+	uint8_t v;
+
+	asm volatile(KVM_ASM_SAFE("mov %[val], %%cr4")
+		     : KVM_ASM_SAFE_OUTPUTS(v, ec)
+		     : [val] "r"(val), "D"(id)
+		     : KVM_ASM_SAFE_CLOBBERS, "rbx", "rsi", "memory");
+}
+
+static void guest_wrmsr(uint64_t id, uint32_t msr, uint64_t val)
+{
+	uint64_t ec;
+	uint8_t v;
+
+	asm volatile(KVM_ASM_SAFE("wrmsr")
+		     : KVM_ASM_SAFE_OUTPUTS(v, ec)
+		     : "a"((uint32_t)val), "d"(val >> 32), "c"(msr), "D"(id)
+		     : KVM_ASM_SAFE_CLOBBERS, "rbx", "rsi", "memory");
+}
+
+static void guest_xsetbv(uint64_t id, uint64_t val)
+{
+	uint64_t rax = (uint32_t)val, rdx = val >> 32, rcx = 0, ec;
+	uint8_t v;
+
+	asm volatile(KVM_ASM_SAFE("xsetbv")
+		     : KVM_ASM_SAFE_OUTPUTS(v, ec), "+a"(rax), "+d"(rdx),
+		       "+c"(rcx)
+		     : "D"(id)
+		     : KVM_ASM_SAFE_CLOBBERS, "rbx", "rsi", "memory");
+}
+
+static uint64_t guest_xgetbv0(void)
+{
+	uint32_t lo, hi;
+
+	asm volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	return lo | (uint64_t)hi << 32;
+}
+
 static void guest_code(uint64_t id)
 {
+	/* For XSETBV, which the CR4 writes keep enabled. */
+	uint64_t osxsave = this_cpu_has(X86_FEATURE_XSAVE) ?
+			   X86_CR4_OSXSAVE : 0;
+
 	while (!guest_stop) {
 		uint64_t rax = KVM_HC_KVMI;
 
 		asm volatile("vmmcall" : "+a"(rax) : "D"(id)
 			     : "rbx", "rcx", "rdx", "rsi", "memory");
-		asm volatile("int3" : : "D"(id) : "memory");
+		asm volatile("int3" : : "D"(id) : "rbx", "rsi", "memory");
+		guest_write_cr4(id, get_cr4() | osxsave);
+		guest_wrmsr(id, FUZZ_MSR, guest_iters[id]);
+		if (get_cr4() & X86_CR4_OSXSAVE)
+			guest_xsetbv(id, guest_xgetbv0());
 		GUEST_ASSERT_EQ(checksum(guest_data), guest_sum);
 		guest_iters[id]++;
 	}
@@ -163,21 +242,23 @@ struct tool {
 	uint32_t pending[NR_VCPUS];	/* its seq while we may reply */
 	uint16_t pending_id[NR_VCPUS];
 	struct kvmi_x86_regs regs[NR_VCPUS];	/* registers at that event */
+	union kvmi_event_data data[NR_VCPUS];	/* and its data */
 	uint64_t seen;
 	uint64_t opens;
-	uint64_t ops[16];
+	uint64_t ops[20];
+	uint64_t by_event[KVMI_EVENT_XSETBV + 1];
 };
 
 enum {
 	OP_VALID, OP_VALID_REGS, OP_MUTATED, OP_RANDOM, OP_TWICE, OP_WRONG_VCPU,
 	OP_WRONG_SEQ, OP_NEVER, OP_TOOL_STATE, OP_CMD, OP_DATA, OP_WAIT_MODE,
-	OP_DOORBELLS, OP_PAUSE, OP_REOPEN, NR_OPS
+	OP_DOORBELLS, OP_PAUSE, OP_REOPEN, OP_INJECT, OP_BAD_REGS, NR_OPS
 };
 
 static const char * const op_names[NR_OPS] = {
 	"valid", "valid+regs", "mutated", "random", "twice", "wrong-vcpu",
 	"wrong-seq", "never", "tool-state", "command", "data", "wait-mode",
-	"doorbells", "pause", "reopen",
+	"doorbells", "pause", "reopen", "inject", "bad-regs",
 };
 
 /*
@@ -188,8 +269,9 @@ static const char * const op_names[NR_OPS] = {
  * - a command's id has a low byte that is a safe id by itself (below) and
  *   a high byte that is 0 or makes it unknown, and the register groups of
  *   its arguments always have an unknown bit (SET_REGISTERS is invalid);
- *   SET_XSAVE, INJECT_EXCEPTION, CONTROL_SINGLESTEP and whatever
- *   0x4c-0x7f becomes are never sent;
+ *   SET_XSAVE, CONTROL_SINGLESTEP and whatever 0x4c-0x7f becomes are
+ *   never sent, INJECT_EXCEPTION only as inject() writes it (a mix with
+ *   garbage is an exception the guest's handlers take, or refused);
  * - only a "primary" reply, written for the pending event of its own vCPU
  *   while nothing else in the slot matches that event, carries
  *   KVMI_REPLY_SET_REGS, with the registers of that event (mutated only
@@ -223,10 +305,85 @@ static uint8_t valid_action(uint16_t id)
 		KVMI_ACTION_CONTINUE, KVMI_ACTION_ALLOW, KVMI_ACTION_RETRY,
 		KVMI_ACTION_CRASH,
 	};
+	static const uint8_t wr[] = {
+		KVMI_ACTION_CONTINUE, KVMI_ACTION_ALLOW, KVMI_ACTION_ALLOW,
+		KVMI_ACTION_DENY,
+	};
 
 	if (id == KVMI_EVENT_BREAKPOINT)
 		return bp[rnd_below(4)];
+	if ((id == KVMI_EVENT_CR || id == KVMI_EVENT_MSR) && rnd_below(8))
+		return wr[rnd_below(4)];
 	return rnd_below(8) ? KVMI_ACTION_CONTINUE : KVMI_ACTION_CRASH;
+}
+
+/*
+ * The value ALLOW writes instead of the guest's. The guest survives
+ * every value the CPU refuses (#GP, which it skips) and the ones below;
+ * not any valid one (a CR4 with SMEP, a KERNEL_GS_BASE it would use):
+ * the kernel does what the tool asks, so random values always have a
+ * reserved bit (bit 63 of CR4), or are canonical for an MSR the guest
+ * never reads.
+ */
+static uint64_t allow_value(uint16_t id, const union kvmi_event_data *d)
+{
+	uint64_t v = rnd();
+
+	if (id == KVMI_EVENT_CR) {
+		switch (rnd_below(3)) {
+		case 0:
+			return d->cr.new_value;
+		case 1:
+			return d->cr.new_value ^ X86_CR4_PGE;
+		default:
+			return v | 1ULL << 63;
+		}
+	}
+	switch (rnd_below(3)) {
+	case 0:
+		return d->msr.new_value;
+	case 1:
+		return (int64_t)(v << 16) >> 16;	/* canonical */
+	default:
+		return v;	/* most likely not: #GP */
+	}
+}
+
+/*
+ * Random values in the registers the guest's asm gives up at each event
+ * (RBX, RSI; RAX, RCX, RDX at a VMMCALL; XSETBV's operands): the others
+ * hold what the guest's code relies on, and changing them is the tool's
+ * right but would crash it, which tests nothing of the kernel.
+ */
+static void random_gprs(uint16_t id, struct kvmi_x86_regs *r,
+			const union kvmi_event_data *d)
+{
+	static const uint64_t xcr0[] = { 1, 3 };	/* x87, SSE: valid */
+
+	r->rbx = rnd();
+	r->rsi = rnd();
+	if (id == KVMI_EVENT_HYPERCALL) {
+		r->rax = rnd();
+		r->rcx = rnd();
+		r->rdx = rnd();
+	} else if (id == KVMI_EVENT_XSETBV) {
+		uint64_t v;
+
+		switch (rnd_below(3)) {
+		case 0:
+			v = d->xsetbv.old_value;
+			break;
+		case 1:
+			v = xcr0[rnd_below(2)];
+			break;
+		default:
+			v = rnd();
+			break;
+		}
+		r->rax = (uint32_t)v;
+		r->rdx = v >> 32;
+		r->rcx = rnd_below(4) ? 0 : rnd();
+	}
 }
 
 /* T3, or a kick nobody asked for, or none (the deadline ends the wait). */
@@ -268,11 +425,29 @@ static void valid_reply(struct tool *t, uint32_t i, struct kvmi_reply *rp,
 	rp->seq = t->pending[i];
 	rp->event = t->pending_id[i];
 	rp->action = valid_action(rp->event);
-	rnd_bytes(&rp->data, sizeof(rp->data));	/* not read for these */
+	if (rp->event == KVMI_EVENT_CR || rp->event == KVMI_EVENT_MSR)
+		rp->data.cr.new_value = allow_value(rp->event, &t->data[i]);
+	else
+		rnd_bytes(&rp->data, sizeof(rp->data));	/* not read */
 	if (regs) {
 		rp->flags = KVMI_REPLY_SET_REGS;
 		rp->regs = t->regs[i];
 		rp->regs.groups = rnd() & KVMI_REGS_ALL;
+		if (rnd_below(2)) {
+			random_gprs(rp->event, &rp->regs, &t->data[i]);
+			rp->regs.groups |= KVMI_REGS_GPRS;
+		}
+		if (rnd_below(8) == 0) {
+			/* Values KVM refuses: an invalid reply. */
+			t->ops[OP_BAD_REGS]++;
+			if (rnd_below(2)) {
+				rp->regs.cr4 = rnd() | 1ULL << 63;
+				rp->regs.groups |= KVMI_REGS_CRS;
+			} else {
+				rp->regs.dr7 = rnd() | 1ULL << 40;
+				rp->regs.groups |= KVMI_REGS_DRS;
+			}
+		}
 	}
 }
 
@@ -282,6 +457,7 @@ static void valid_reply(struct tool *t, uint32_t i, struct kvmi_reply *rp,
  */
 static bool mutate_reply(struct kvmi_reply *rp)
 {
+	uint8_t *cr4 = (uint8_t *)&rp->data.cr.new_value;
 	int n = 1 + rnd_below(4);
 	bool primary = true;
 
@@ -295,7 +471,16 @@ static bool mutate_reply(struct kvmi_reply *rp)
 			flip_bit((uint8_t *)rp + 4, 12);	/* event..padding2 */
 			break;
 		case 2:
-			flip_bit(&rp->data, sizeof(rp->data));
+			/*
+			 * CR4 bits the guest can't lose (OSFXSR, PAE...) are
+			 * kept: only its reserved upper half is hit.
+			 */
+			if (rp->event == KVMI_EVENT_CR && rnd_below(4))
+				flip_bit(cr4 + 4, 4);
+			else if (rp->event == KVMI_EVENT_CR)
+				flip_bit(cr4 + 8, sizeof(rp->data) - 8);
+			else
+				flip_bit(&rp->data, sizeof(rp->data));
 			break;
 		case 3:
 			flip_bit(&rp->regs.groups, 8);	/* groups, padding */
@@ -425,6 +610,36 @@ static void fuzz_cmd(struct tool *t, uint32_t i)
 		kvmi_kick_if_needed(&t->m, i, t->kick_set ? t->kick : -1);
 }
 
+/*
+ * A valid KVMI_CMD_INJECT_EXCEPTION, or almost: any vector (NMI's is
+ * refused), with or without an error code (refused for the vectors that
+ * have none), #PF with a random CR2. The guest's handlers take them all.
+ */
+static void inject(struct tool *t, uint32_t i)
+{
+	struct kvmi_cmd *slot = kvmi_cmd_slot(&t->m, i);
+	struct kvmi_cmd_inject_exception *ie;
+	struct kvmi_cmd c = {};
+
+	ie = &c.args.inject_exception;
+	c.id = KVMI_CMD_INJECT_EXCEPTION;
+	/*
+	 * Not 31: QEMU's emulation of VMRUN (our L1) refuses to inject it,
+	 * the VM entry fails (kvmi-torture.rst, section 1).
+	 */
+	ie->vector = rnd_below(31);
+	ie->flags = rnd_below(2) ? KVMI_EXCEPTION_ERROR_CODE : 0;
+	ie->error_code = rnd();
+	if (ie->vector == PF_VECTOR || rnd_below(16) == 0)
+		ie->address = rnd();
+	if (rnd_below(16) == 0)
+		ie->flags = rnd();
+	c.seq = slot->seq + 1;
+	memcpy((uint8_t *)slot + 4, (uint8_t *)&c + 4, sizeof(c) - 4);
+	__atomic_store_n(&slot->seq, c.seq, __ATOMIC_RELEASE);
+	kvmi_kick_if_needed(&t->m, i, t->kick_set ? t->kick : -1);
+}
+
 static void fuzz_data(struct tool *t, uint32_t i)
 {
 	uint8_t *data = t->m.tool + i * t->m.lo.tool_stride +
@@ -443,6 +658,10 @@ static void configure(struct tool *t)
 	t->kick_set = true;
 	kvmi_control_events(t->fd, KVMI_ALL_VCPUS, KVMI_EVENT_HYPERCALL, 1);
 	kvmi_control_events(t->fd, KVMI_ALL_VCPUS, KVMI_EVENT_BREAKPOINT, 1);
+	kvmi_control_events_param(t->fd, KVMI_ALL_VCPUS, KVMI_EVENT_CR, 1, 4);
+	kvmi_control_events_param(t->fd, KVMI_ALL_VCPUS, KVMI_EVENT_MSR, 1,
+				  FUZZ_MSR);
+	kvmi_control_events(t->fd, KVMI_ALL_VCPUS, KVMI_EVENT_XSETBV, 1);
 	memset(t->last, 0, sizeof(t->last));
 	memset(t->pending, 0, sizeof(t->pending));
 	t->opens++;
@@ -466,9 +685,12 @@ static void noise(struct tool *t)
 	if (op < 20) {
 		t->ops[OP_TOOL_STATE]++;
 		fuzz_tool_state(t, i);
-	} else if (op < 50) {
+	} else if (op < 42) {
 		t->ops[OP_CMD]++;
 		fuzz_cmd(t, i);
+	} else if (op < 50) {
+		t->ops[OP_INJECT]++;
+		inject(t, i);
 	} else if (op < 60) {
 		t->ops[OP_DATA]++;
 		fuzz_data(t, i);
@@ -518,6 +740,7 @@ static bool new_event(struct tool *t, uint32_t i)
 		return false;
 	id = ev->id;
 	t->regs[i] = ev->regs;
+	t->data[i] = ev->data;
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	if (__atomic_load_n(&ev->seq, __ATOMIC_RELAXED) != s)
 		return false;	/* rewritten meanwhile: look again */
@@ -525,6 +748,8 @@ static bool new_event(struct tool *t, uint32_t i)
 	t->pending[i] = s;
 	t->pending_id[i] = id;
 	t->seen++;
+	if (id < ARRAY_SIZE(t->by_event))
+		t->by_event[id]++;
 	return true;
 }
 
@@ -672,7 +897,10 @@ int main(int argc, char *argv[])
 	rng_state = seed | 1;
 
 	t.vm = vm_create_with_vcpus(NR_VCPUS, guest_code, vcpus);
-	vm_install_exception_handler(t.vm, BP_VECTOR, guest_bp_handler);
+	for (i = 0; i < 32; i++)
+		vm_install_exception_handler(t.vm, i, i == BP_VECTOR ?
+					     guest_bp_handler :
+					     guest_exc_handler);
 	data = addr_gva2hva(t.vm, (vm_vaddr_t)guest_data);
 	rnd_bytes(data, sizeof(guest_data));
 	guest_sum = checksum(data);
@@ -716,10 +944,19 @@ int main(int argc, char *argv[])
 		    "guest memory checksum changed");
 	sync_global_from_guest(t.vm, guest_iters);
 	sync_global_from_guest(t.vm, guest_bps);
+	sync_global_from_guest(t.vm, guest_excs);
+	sync_global_from_guest(t.vm, guest_faults);
 	for (i = 0; i < NR_OPS; i++)
 		ksft_print_msg("%-10s %lu\n", op_names[i], t.ops[i]);
 	ksft_print_msg("%lu events seen by the tool, %lu opens\n", t.seen,
 		       t.opens);
+	ksft_print_msg("by event: %lu hypercall, %lu breakpoint, %lu pause, %lu cr, %lu msr, %lu xsetbv\n",
+		       t.by_event[KVMI_EVENT_HYPERCALL],
+		       t.by_event[KVMI_EVENT_BREAKPOINT],
+		       t.by_event[KVMI_EVENT_PAUSE], t.by_event[KVMI_EVENT_CR],
+		       t.by_event[KVMI_EVENT_MSR], t.by_event[KVMI_EVENT_XSETBV]);
+	ksft_print_msg("guest: %lu exceptions taken, %lu of them faulting writes skipped\n",
+		       guest_excs, guest_faults);
 	check_counters(&t, vcpus, r);
 
 	kvmi_unmap_all(&t.m);

@@ -1016,6 +1016,13 @@ static int kvmi_cmd_inject_exception(struct kvm_vcpu *vcpu,
 		return -EINVAL;
 	if (c->address && c->vector != PF_VECTOR)
 		return -EINVAL;
+	/*
+	 * The CPU pushes an error code for some vectors only, and the guest's
+	 * handlers expect exactly that frame (on VMX, the entry would fail).
+	 */
+	if ((c->flags & KVMI_EXCEPTION_ERROR_CODE) &&
+	    !x86_exception_has_error_code(c->vector))
+		return -EINVAL;
 	if (vcpu->arch.exception.pending || vcpu->arch.exception.injected ||
 	    vcpu->arch.exception_vmexit.pending || kv->inject_queued ||
 	    READ_ONCE(kv->inject_pending))
@@ -1047,8 +1054,9 @@ static void kvmi_inject_queue(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv)
 		fault.error_code = has_error ? c->error_code : 0;
 		fault.address = c->address;
 		kvm_inject_page_fault(vcpu, &fault, false);
-	} else if (has_error) {
-		kvm_queue_exception_e(vcpu, c->vector, c->error_code);
+	} else if (x86_exception_has_error_code(c->vector)) {
+		kvm_queue_exception_e(vcpu, c->vector,
+				      has_error ? c->error_code : 0);
 	} else {
 		kvm_queue_exception(vcpu, c->vector);
 	}
