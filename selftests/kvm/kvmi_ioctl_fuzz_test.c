@@ -30,6 +30,15 @@
 #define REOPEN_EVERY	1000
 #define NR_EVENTFDS	3
 
+/*
+ * Guest memory the physical reads and writes aim at: pages of random
+ * bytes that only READ_PHYSICAL looks at, and a page WRITE_PHYSICAL may
+ * write (section 2 of kvmi-torture.rst).
+ */
+#define DATA_PAGES	2
+static uint8_t guest_data[DATA_PAGES][4096] __aligned(4096);
+static uint8_t guest_scratch[4096] __aligned(4096);
+
 static void guest_bp_handler(struct ex_regs *regs)
 {
 }
@@ -183,6 +192,12 @@ struct fuzz {
 	uint64_t calls;
 	uint64_t ok;
 	uint64_t errs[256];
+	uint8_t *data[DATA_PAGES];	/* guest_data, our view */
+	uint64_t data_gpa[DATA_PAGES];
+	uint8_t *scratch;
+	uint64_t scratch_gpa;
+	uint64_t mem_size;		/* guest physical address space */
+	uint64_t phys_checked;		/* reads and writes compared */
 };
 
 static int pick_fd(struct fuzz *f)
@@ -453,6 +468,53 @@ static void fuzz_kvmi(struct fuzz *f)
 	account(f, "kvmi", cmd, r);
 }
 
+/*
+ * READ_PHYSICAL and WRITE_PHYSICAL with random addresses and sizes while
+ * the vCPUs run. A read of the data pages returns exactly their bytes, a
+ * write of the scratch page lands where it was asked to; elsewhere only
+ * reads, which may cross pages, leave guest memory or run off the end of
+ * the buffer into an inaccessible page. The random allow-lists and
+ * UNHOOKs may refuse any of them (EPERM, ENODEV).
+ */
+static void fuzz_phys(struct fuzz *f)
+{
+	struct kvmi_physical ph = { .buffer = (uintptr_t)f->tg.rw };
+	unsigned long cmd = KVMI_IOCTL_READ_PHYSICAL;
+	size_t page = f->tg.page;
+	uint32_t p = rnd_below(DATA_PAGES);
+	uint32_t what = rnd_below(3);
+	uint64_t off = rnd_below(page);
+	long r;
+
+	if (what == 0) {
+		ph.gpa = f->data_gpa[p] + off;
+		ph.size = rnd_below(page - off + 1);
+	} else if (what == 1) {
+		cmd = KVMI_IOCTL_WRITE_PHYSICAL;
+		ph.gpa = f->scratch_gpa + off;
+		ph.size = rnd_below(page - off + 1);
+		rnd_bytes(f->tg.rw, ph.size);
+	} else {
+		ph.gpa = rnd_below(4) ? rnd() % (2 * f->mem_size) : rnd();
+		ph.size = rnd_below(4) ? rnd_below(3 * page + 1) :
+			  4 * page + rnd_below(page);	/* > the buffer */
+	}
+	r = ioctl(f->fd, cmd, &ph);
+	account(f, "phys", cmd, r);
+	if (what == 2)
+		return;
+	TEST_ASSERT(!r || errno == EPERM || errno == ENODEV,
+		    "%s_PHYSICAL 0x%llx+%llu: %s", what ? "WRITE" : "READ",
+		    ph.gpa, ph.size, strerror(errno));
+	if (r)
+		return;
+	TEST_ASSERT(!memcmp(f->tg.rw, what ? f->scratch + off :
+			    f->data[p] + off, ph.size),
+		    "%s_PHYSICAL 0x%llx+%llu: not the guest's bytes",
+		    what ? "WRITE" : "READ", ph.gpa, ph.size);
+	f->phys_checked++;
+}
+
 /* The VM fd's introspection ioctls. */
 static void fuzz_vm(struct fuzz *f)
 {
@@ -529,6 +591,7 @@ int main(int argc, char *argv[])
 	struct sigaction sa = { .sa_handler = sig_nop };
 	struct kvmi_deadline dl = { .reply_ns = 1000000 };
 	struct fuzz f = { .fd = -1 };
+	static uint8_t sums[DATA_PAGES * 4096];	/* guest_data at the start */
 	uint32_t i;
 	int opt;
 
@@ -558,6 +621,16 @@ int main(int argc, char *argv[])
 	targets_init(&f.tg);
 	f.vm = vm_create_with_vcpus(NR_VCPUS, guest_code, vcpus);
 	vm_install_exception_handler(f.vm, BP_VECTOR, guest_bp_handler);
+	f.mem_size = (f.vm->max_gfn + 1) * f.vm->page_size;
+	for (i = 0; i < DATA_PAGES; i++) {
+		f.data[i] = addr_gva2hva(f.vm, (vm_vaddr_t)guest_data[i]);
+		f.data_gpa[i] = addr_gva2gpa(f.vm, (vm_vaddr_t)guest_data[i]);
+		rnd_bytes(f.data[i], sizeof(guest_data[i]));
+	}
+	for (i = 0; i < DATA_PAGES; i++)
+		memcpy(&sums[i * 4096], f.data[i], 4096);
+	f.scratch = addr_gva2hva(f.vm, (vm_vaddr_t)guest_scratch);
+	f.scratch_gpa = addr_gva2gpa(f.vm, (vm_vaddr_t)guest_scratch);
 	for (i = 0; i < NR_EVENTFDS; i++) {
 		f.efd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		TEST_ASSERT(f.efd[i] >= 0, "eventfd");
@@ -574,8 +647,12 @@ int main(int argc, char *argv[])
 	}
 
 	while (f.calls < target) {
-		if (rnd_below(10))
+		uint32_t what = rnd_below(10);
+
+		if (what < 8)
 			fuzz_kvmi(&f);
+		else if (what < 9)
+			fuzz_phys(&f);
 		else
 			fuzz_vm(&f);
 		if (f.calls % 5000 == 0)
@@ -598,7 +675,12 @@ int main(int argc, char *argv[])
 		TEST_ASSERT(r[i].runs > 0, "vCPU %u never ran", i);
 	}
 
-	ksft_print_msg("%lu calls, %lu succeeded\n", f.calls, f.ok);
+	/* No write went astray into the data pages. */
+	for (i = 0; i < DATA_PAGES; i++)
+		TEST_ASSERT(!memcmp(f.data[i], &sums[i * 4096], 4096),
+			    "guest data page %u changed", i);
+	ksft_print_msg("%lu calls, %lu succeeded; %lu physical reads and writes compared\n",
+		       f.calls, f.ok, f.phys_checked);
 	for (i = 0; i < 256; i++)
 		if (f.errs[i])
 			ksft_print_msg("  %-4s %lu\n", strerrorname_np(i),
