@@ -821,8 +821,6 @@ TEST_F(args, control_events_bad_args)
 	ASSERT_EQ(EINVAL, errno);
 	ASSERT_EQ(-1, __kvmi_control_events(fd, 0, KVMI_EVENT_SINGLESTEP, 1));
 	ASSERT_EQ(EINVAL, errno);
-	ASSERT_EQ(-1, __kvmi_control_events(fd, 0, KVMI_EVENT_PAGE_FAULT, 1));
-	ASSERT_EQ(EOPNOTSUPP, errno);
 	ASSERT_EQ(-1, __kvmi_control_events(fd, 0, 0x7fff, 1));
 	ASSERT_EQ(EOPNOTSUPP, errno);
 	ASSERT_EQ(-1, __kvmi_control_events(fd, 1, KVMI_EVENT_HYPERCALL, 1));

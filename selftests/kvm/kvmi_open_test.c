@@ -38,6 +38,8 @@ static const uint32_t implemented_cmds[] = {
 	KVMI_CMD_INJECT_EXCEPTION,
 	KVMI_CMD_MAP_PHYSICAL_PAGE_TO_SVA,
 	KVMI_CMD_UNMAP_PHYSICAL_PAGE_FROM_SVA,
+	KVMI_CMD_GET_PAGE_ACCESS,
+	KVMI_CMD_SET_PAGE_ACCESS,
 };
 
 static bool cmd_implemented(uint32_t id)
@@ -221,7 +223,7 @@ TEST(get_version)
 	ASSERT_EQ(sizeof(ver), ver.size);
 	ASSERT_EQ(KVMI_VERSION, ver.version);
 	ASSERT_EQ(KVMI_FEATURE_RING | KVMI_FEATURE_INJECT_STATUS |
-		  KVMI_FEATURE_SVA, ver.features);
+		  KVMI_FEATURE_SVA | KVMI_FEATURE_PF_EMULATION, ver.features);
 	ASSERT_EQ(sizeof(struct kvmi_event), ver.event_size);
 	ASSERT_EQ(sizeof(struct kvmi_reply), ver.reply_size);
 	ASSERT_EQ(sizeof(struct kvmi_cmd), ver.cmd_size);
@@ -387,7 +389,8 @@ TEST(check_event)
 	for (id = 0; id < 256; id++) {
 		if (id == KVMI_EVENT_HYPERCALL || id == KVMI_EVENT_PAUSE ||
 		    id == KVMI_EVENT_BREAKPOINT || id == KVMI_EVENT_CR ||
-		    id == KVMI_EVENT_MSR || id == KVMI_EVENT_XSETBV) {
+		    id == KVMI_EVENT_MSR || id == KVMI_EVENT_XSETBV ||
+		    id == KVMI_EVENT_PAGE_FAULT) {
 			ASSERT_EQ(0, check(fd, KVMI_IOCTL_CHECK_EVENT, id, 0));
 			continue;
 		}

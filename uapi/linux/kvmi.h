@@ -47,7 +47,7 @@
 /* struct kvmi_version.features */
 #define KVMI_FEATURE_RING		_BITULL(0) /* shared memory transport */
 #define KVMI_FEATURE_SINGLESTEP		_BITULL(1) /* reply flag, issue 4 */
-#define KVMI_FEATURE_PF_EMULATION	_BITULL(2) /* PF actions, issue 4 */
+#define KVMI_FEATURE_PF_EMULATION	_BITULL(2) /* NOEMU, EMUL_NOWRITE */
 #define KVMI_FEATURE_INJECT_STATUS	_BITULL(3) /* inject_seq, inject_status */
 #define KVMI_FEATURE_SVA		_BITULL(4) /* map windows, MAP/UNMAP_..._SVA */
 
@@ -169,9 +169,9 @@ struct kvmi_unhook {
 #define KVMI_ACTION_DENY		2
 #define KVMI_ACTION_RETRY		3
 #define KVMI_ACTION_CRASH		4
-#define KVMI_ACTION_NOEMU		5 /* PAGE_FAULT only (issue 4) */
-#define KVMI_ACTION_SET_CTX		6 /* PAGE_FAULT only (issue 4) */
-#define KVMI_ACTION_EMUL_NOWRITE	7 /* PAGE_FAULT only (issue 4) */
+#define KVMI_ACTION_NOEMU		5 /* PAGE_FAULT only */
+#define KVMI_ACTION_SET_CTX		6 /* PAGE_FAULT only (planned) */
+#define KVMI_ACTION_EMUL_NOWRITE	7 /* PAGE_FAULT only */
 
 /* The vCPU number that means "every vCPU, now and created later". */
 #define KVMI_ALL_VCPUS			0xffffffffU
@@ -298,10 +298,11 @@ struct kvmi_pause_all {
 	__u32 padding;
 };
 
-/* KVMI_IOCTL_GET_PAGE_ACCESS, KVMI_IOCTL_SET_PAGE_ACCESS (issue 4) */
+/* KVMI_IOCTL_GET_PAGE_ACCESS, KVMI_IOCTL_SET_PAGE_ACCESS */
 #define KVMI_PAGE_ACCESS_R		_BITUL(0)
 #define KVMI_PAGE_ACCESS_W		_BITUL(1)
 #define KVMI_PAGE_ACCESS_X		_BITUL(2)
+#define KVMI_PAGE_ACCESS_MAX_COUNT	4096 /* entries per call */
 struct kvmi_page_access_entry {
 	__u64 gpa;
 	__u8 access;		/* KVMI_PAGE_ACCESS_*: allowed accesses */
@@ -669,7 +670,7 @@ struct kvmi_event_singlestep {	/* issue 4 */
 /* struct kvmi_event_page_fault.flags */
 #define KVMI_PF_GVA_VALID		_BITUL(0)
 
-struct kvmi_event_page_fault {	/* issue 4 */
+struct kvmi_event_page_fault {
 	__u64 gpa;
 	__u64 gva;		/* valid with KVMI_PF_GVA_VALID */
 	__u8 access;		/* KVMI_PAGE_ACCESS_*: the access attempted */

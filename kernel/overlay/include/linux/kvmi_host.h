@@ -15,6 +15,17 @@
 struct kvm;
 struct kvm_vcpu;
 
+/* Every access: a page the introspection tool doesn't restrict. */
+#define KVMI_PAGE_ACCESS_RWX \
+	(KVMI_PAGE_ACCESS_R | KVMI_PAGE_ACCESS_W | KVMI_PAGE_ACCESS_X)
+
+/* kvmi_page_fault(): what the MMU does with the fault. */
+enum {
+	KVMI_PF_MAP,		/* not restricted: map the page */
+	KVMI_PF_EMULATE,	/* emulate the instruction */
+	KVMI_PF_RETRY,		/* re-enter the guest */
+};
+
 #ifdef CONFIG_KVM_INTROSPECTION
 
 int kvmi_check_extension(struct kvm *kvm);
@@ -38,6 +49,11 @@ bool kvmi_msr_write_event(struct kvm_vcpu *vcpu, u32 msr, u64 *value);
 bool kvmi_xsetbv_wanted(struct kvm_vcpu *vcpu);
 int kvmi_xsetbv_event(struct kvm_vcpu *vcpu);
 void kvmi_exception_injected(struct kvm_vcpu *vcpu, u8 vector);
+bool kvmi_page_access_restricted(struct kvm *kvm);
+u8 kvmi_page_access_allowed(struct kvm *kvm, u64 gfn, u64 nr);
+int kvmi_page_fault(struct kvm_vcpu *vcpu, u64 gpa, bool write, bool exec);
+bool kvmi_discard_writes(struct kvm_vcpu *vcpu);
+void kvmi_page_fault_emulated(struct kvm_vcpu *vcpu);
 
 #else
 
@@ -134,6 +150,31 @@ static inline int kvmi_xsetbv_event(struct kvm_vcpu *vcpu)
 }
 
 static inline void kvmi_exception_injected(struct kvm_vcpu *vcpu, u8 vector)
+{
+}
+
+static inline bool kvmi_page_access_restricted(struct kvm *kvm)
+{
+	return false;
+}
+
+static inline u8 kvmi_page_access_allowed(struct kvm *kvm, u64 gfn, u64 nr)
+{
+	return KVMI_PAGE_ACCESS_RWX;
+}
+
+static inline int kvmi_page_fault(struct kvm_vcpu *vcpu, u64 gpa, bool write,
+				  bool exec)
+{
+	return KVMI_PF_MAP;
+}
+
+static inline bool kvmi_discard_writes(struct kvm_vcpu *vcpu)
+{
+	return false;
+}
+
+static inline void kvmi_page_fault_emulated(struct kvm_vcpu *vcpu)
 {
 }
 

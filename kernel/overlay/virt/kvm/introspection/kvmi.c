@@ -51,6 +51,7 @@ static void kvmi_free(struct kvmi *kvmi)
 		kvfree(kvmi->vcpus);
 	}
 	kvmi_mem_vm_free(kvmi);
+	kvmi_page_access_free(kvmi);
 	kfree(kvmi);
 }
 
@@ -84,6 +85,7 @@ static struct kvmi *kvmi_alloc(struct kvm *kvm)
 	init_waitqueue_head(&kvmi->wq);
 	mutex_init(&kvmi->db_lock);
 	kvmi_sva_init(kvmi);
+	kvmi_page_access_init(kvmi);
 	kvmi->wait_mode = KVMI_WAIT_HYBRID;
 	kvmi->spin_ns = KVMI_WAIT_DEFAULT_SPIN_NS;
 	kvmi->max_vcpus = kvm->max_vcpus;

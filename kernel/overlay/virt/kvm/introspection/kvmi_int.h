@@ -39,6 +39,7 @@
 #include <linux/refcount.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
+#include <linux/xarray.h>
 
 /*
  * The version 1 layout of the shared memory (kvmi.rst, section 8.2). Only
@@ -173,6 +174,8 @@ struct kvmi_kick {
  * @crash: a CR or MSR event was answered with CRASH: the next
  *	KVM_REQ_INTROSPECTION exits to the VMM, RIP back at @crash_rip.
  * @crash_rip: where the instruction that raised that event is.
+ * @nowrite: a PAGE_FAULT event was answered with EMUL_NOWRITE: the
+ *	emulator drops the writes of the instruction it emulates next.
  * @cr_mask: the control registers whose writes raise KVMI_EVENT_CR (bit n:
  *	CRn); atomic bitops, like @events.
  * @msrs: the MSRs whose writes raise KVMI_EVENT_MSR; atomic bitops.
@@ -223,6 +226,7 @@ struct kvmi_vcpu {
 	bool killable;
 	bool crash;
 	u64 crash_rip;
+	bool nowrite;
 
 	unsigned long cr_mask;
 	struct kvmi_msr_set msrs;
@@ -256,6 +260,10 @@ struct kvmi_vcpu {
  * @cr_mask: the CR events new vCPUs start with.
  * @msrs: the MSR events new vCPUs start with.
  * @sva: the zero-copy mappings of guest pages (kvmi_sva.c).
+ * @access_lock: serializes the changes of @access.
+ * @access: the page access restrictions, by gfn: xa_mk_value() of the
+ *	KVMI_PAGE_ACCESS_* allowed; no entry: every access. Read under RCU
+ *	by the MMU (kvmi_page_access_allowed()).
  */
 struct kvmi {
 	refcount_t refcount;
@@ -275,6 +283,8 @@ struct kvmi {
 	unsigned long cr_mask;
 	struct kvmi_msr_set msrs;
 	struct kvmi_sva sva;
+	struct mutex access_lock;	/* serializes changes of @access */
+	struct xarray access;
 };
 
 /* kvmi.c */
@@ -295,6 +305,8 @@ void kvmi_doorbells_release(struct kvmi *kvmi);
 
 /* kvmi_ioctl.c */
 struct kvmi_vcpu *kvmi_vcpu_by_idx(struct kvmi *kvmi, u32 idx);
+void kvmi_page_access_init(struct kvmi *kvmi);
+void kvmi_page_access_free(struct kvmi *kvmi);
 
 long kvmi_ioctl_dispatch(struct kvmi *kvmi, struct kvm *kvm,
 			 unsigned int cmd, void __user *argp);

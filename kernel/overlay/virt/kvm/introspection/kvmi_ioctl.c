@@ -12,6 +12,7 @@
 #include <linux/sched/signal.h>
 #include <linux/uaccess.h>
 
+#include "mmu.h"
 #include "kvmi_int.h"
 
 /*
@@ -43,7 +44,7 @@ static int kvmi_get_version(void __user *argp)
 		.size = sizeof(ver),
 		.version = KVMI_VERSION,
 		.features = KVMI_FEATURE_RING | KVMI_FEATURE_INJECT_STATUS |
-			    KVMI_FEATURE_SVA,
+			    KVMI_FEATURE_SVA | KVMI_FEATURE_PF_EMULATION,
 		.event_size = sizeof(struct kvmi_event),
 		.reply_size = sizeof(struct kvmi_reply),
 		.cmd_size = sizeof(struct kvmi_cmd),
@@ -109,6 +110,8 @@ static bool kvmi_command_implemented(u32 id)
 	case KVMI_CMD_INJECT_EXCEPTION:
 	case KVMI_CMD_MAP_PHYSICAL_PAGE_TO_SVA:
 	case KVMI_CMD_UNMAP_PHYSICAL_PAGE_FROM_SVA:
+	case KVMI_CMD_GET_PAGE_ACCESS:
+	case KVMI_CMD_SET_PAGE_ACCESS:
 		return true;
 	default:
 		return false;
@@ -125,6 +128,7 @@ static bool kvmi_event_implemented(u32 id)
 	case KVMI_EVENT_CR:
 	case KVMI_EVENT_MSR:
 	case KVMI_EVENT_XSETBV:
+	case KVMI_EVENT_PAGE_FAULT:
 		return true;
 	default:
 		return false;
@@ -555,6 +559,193 @@ static int kvmi_shutdown_guest(struct kvmi *kvmi, struct kvm *kvm,
 	return 0;
 }
 
+/*
+ * Page access restrictions (kvmi.rst, section 7.12). They are kept by gfn
+ * in kvmi->access and enforced by the MMU: make_spte() gives a mapping no
+ * more rights than kvmi_page_access_allowed() says, the fault handler
+ * maps no huge page over a restricted page and sends the accesses that
+ * break a restriction to kvmi_page_fault() (arch/x86/kvm/mmu/).
+ */
+
+void kvmi_page_access_init(struct kvmi *kvmi)
+{
+	mutex_init(&kvmi->access_lock);
+	xa_init(&kvmi->access);
+}
+
+void kvmi_page_access_free(struct kvmi *kvmi)
+{
+	xa_destroy(&kvmi->access);
+}
+
+/**
+ * kvmi_page_access_restricted() - tell whether any page is restricted
+ * @kvm: the VM
+ *
+ * Return: true if the introspection tool of @kvm, if any, restricts the
+ * access to at least one page; a hint for the MMU's fast paths.
+ */
+bool kvmi_page_access_restricted(struct kvm *kvm)
+{
+	struct kvmi *kvmi;
+	bool restricted;
+
+	/* kvmi_put() frees the struct kvmi after a grace period. */
+	rcu_read_lock();
+	kvmi = READ_ONCE(kvm->kvmi);
+	restricted = kvmi && !xa_empty(&kvmi->access);
+	rcu_read_unlock();
+	return restricted;
+}
+
+/**
+ * kvmi_page_access_allowed() - the accesses allowed on a range of pages
+ * @kvm: the VM
+ * @gfn: the first page
+ * @nr: how many pages
+ *
+ * Called by the MMU, with mmu_lock held when it builds a mapping: the
+ * ioctl changes kvmi->access before it zaps the mappings under mmu_lock,
+ * so a mapping built after the zap sees the change.
+ *
+ * Return: the KVMI_PAGE_ACCESS_* allowed on every page of the range.
+ */
+u8 kvmi_page_access_allowed(struct kvm *kvm, u64 gfn, u64 nr)
+{
+	u8 allowed = KVMI_PAGE_ACCESS_RWX;
+	unsigned long index = gfn;
+	struct kvmi *kvmi;
+	void *entry;
+
+	rcu_read_lock();
+	kvmi = READ_ONCE(kvm->kvmi);
+	if (kvmi && !xa_empty(&kvmi->access))
+		xa_for_each_range(&kvmi->access, index, entry, gfn,
+				  gfn + nr - 1)
+			allowed &= xa_to_value(entry);
+	rcu_read_unlock();
+	return allowed;
+}
+
+/*
+ * The restrictions NPT and EPT both express: a present entry is readable
+ * (no execute-only, no write-only page).
+ */
+static bool kvmi_page_access_valid(u8 access)
+{
+	if (access & ~KVMI_PAGE_ACCESS_RWX)
+		return false;
+	return access & KVMI_PAGE_ACCESS_R;
+}
+
+/* Change one restriction and drop the mappings that may break it. */
+static int kvmi_page_access_set(struct kvmi *kvmi, struct kvm *kvm, u64 gfn,
+				u8 access)
+{
+	void *old;
+	int idx;
+
+	if (access == KVMI_PAGE_ACCESS_RWX)
+		old = xa_erase(&kvmi->access, gfn);
+	else
+		old = xa_store(&kvmi->access, gfn, xa_mk_value(access),
+			       GFP_KERNEL_ACCOUNT);
+	if (xa_is_err(old))
+		return xa_err(old);
+
+	/* Every vCPU's next access to the page faults: the MMU sees @access. */
+	idx = srcu_read_lock(&kvm->srcu);
+	kvm_zap_gfn_range(kvm, gfn, gfn + 1);
+	srcu_read_unlock(&kvm->srcu, idx);
+	return 0;
+}
+
+/* The index of the first entry that is not valid, or @count. */
+static u32 kvmi_page_access_check(struct kvm *kvm,
+				  const struct kvmi_page_access_entry *e,
+				  u32 count, bool set, int *err)
+{
+	u32 i;
+	int idx;
+
+	*err = 0;
+	idx = srcu_read_lock(&kvm->srcu);
+	for (i = 0; i < count; i++) {
+		if (memchr_inv(e[i].padding, 0, sizeof(e[i].padding)) ||
+		    (set && !kvmi_page_access_valid(e[i].access))) {
+			*err = -EINVAL;
+			break;
+		}
+		if (!gfn_to_memslot(kvm, gpa_to_gfn(e[i].gpa))) {
+			*err = -ENOENT;
+			break;
+		}
+	}
+	srcu_read_unlock(&kvm->srcu, idx);
+	return i;
+}
+
+/*
+ * KVMI_IOCTL_GET_PAGE_ACCESS, KVMI_IOCTL_SET_PAGE_ACCESS: every entry is
+ * checked before any is used, so that bad input changes nothing.
+ */
+static int kvmi_page_access(struct kvmi *kvmi, struct kvm *kvm,
+			    void __user *argp, bool set)
+{
+	struct kvmi_page_access __user *upa = argp;
+	struct kvmi_page_access_entry *e;
+	struct kvmi_page_access pa;
+	void __user *uentries;
+	u32 i;
+	int r;
+
+	if (copy_from_user(&pa, argp, sizeof(pa)))
+		return -EFAULT;
+	if (pa.flags || pa.padding)
+		return -EINVAL;
+	if (pa.count > KVMI_PAGE_ACCESS_MAX_COUNT)
+		return -E2BIG;
+	if (!pa.count)
+		return put_user(0, &upa->done);
+
+	uentries = u64_to_user_ptr(pa.entries);
+	e = vmemdup_array_user(uentries, pa.count, sizeof(*e));
+	if (IS_ERR(e))
+		return PTR_ERR(e);
+
+	i = kvmi_page_access_check(kvm, e, pa.count, set, &r);
+	if (r)
+		goto out;
+
+	if (set)
+		mutex_lock(&kvmi->access_lock);
+	for (i = 0; i < pa.count; i++) {
+		u64 gfn = gpa_to_gfn(e[i].gpa);
+
+		if (signal_pending(current)) {
+			r = -EINTR;
+			break;
+		}
+		if (set) {
+			r = kvmi_page_access_set(kvmi, kvm, gfn, e[i].access);
+			if (r)
+				break;
+		} else {
+			e[i].access = kvmi_page_access_allowed(kvm, gfn, 1);
+		}
+		cond_resched();
+	}
+	if (set)
+		mutex_unlock(&kvmi->access_lock);
+	if (!set && !r && copy_to_user(uentries, e, pa.count * sizeof(*e)))
+		r = -EFAULT;
+out:
+	kvfree(e);
+	if (put_user(i, &upa->done))
+		return -EFAULT;
+	return r;
+}
+
 static int kvmi_check(struct kvm *kvm, void __user *argp,
 		      bool (*implemented)(u32 id),
 		      bool (*allowed)(struct kvm *kvm, u32 id))
@@ -623,6 +814,10 @@ long kvmi_ioctl_dispatch(struct kvmi *kvmi, struct kvm *kvm,
 		return kvmi_sva_ioctl(kvmi, kvm, argp, true);
 	case KVMI_CMD_UNMAP_PHYSICAL_PAGE_FROM_SVA:
 		return kvmi_sva_ioctl(kvmi, kvm, argp, false);
+	case KVMI_CMD_GET_PAGE_ACCESS:
+		return kvmi_page_access(kvmi, kvm, argp, false);
+	case KVMI_CMD_SET_PAGE_ACCESS:
+		return kvmi_page_access(kvmi, kvm, argp, true);
 	default:
 		return -ENOTTY;
 	}

@@ -488,6 +488,13 @@ static bool kvmi_action_valid(u16 id, u8 action)
 		       action == KVMI_ACTION_ALLOW ||
 		       action == KVMI_ACTION_DENY ||
 		       action == KVMI_ACTION_CRASH;
+	case KVMI_EVENT_PAGE_FAULT:
+		return action == KVMI_ACTION_CONTINUE ||
+		       action == KVMI_ACTION_ALLOW ||
+		       action == KVMI_ACTION_RETRY ||
+		       action == KVMI_ACTION_CRASH ||
+		       action == KVMI_ACTION_NOEMU ||
+		       action == KVMI_ACTION_EMUL_NOWRITE;
 	default:
 		return false;
 	}
@@ -553,6 +560,11 @@ static bool kvmi_reply_valid(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 		return false;
 	if (!kvmi_action_valid(kv->pending_id, rp->action))
 		return false;
+	/* NOEMU: the tool did the instruction's work and says where next. */
+	if (rp->action == KVMI_ACTION_NOEMU &&
+	    (!(rp->flags & KVMI_REPLY_SET_REGS) ||
+	     !(rp->regs.groups & KVMI_REGS_RIP)))
+		return false;
 	if (!(rp->flags & KVMI_REPLY_SET_REGS))
 		return true;
 	/* ALLOW delivers the #BP of the INT3 where it is (10.5). */
@@ -563,6 +575,13 @@ static bool kvmi_reply_valid(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 	/* KVM completes the intercepted write: it moves RIP itself (10.6). */
 	if ((kv->pending_id == KVMI_EVENT_CR ||
 	     kv->pending_id == KVMI_EVENT_MSR) &&
+	    (rp->regs.groups & KVMI_REGS_RIP))
+		return false;
+	/* The access proceeds by emulating the instruction where it is. */
+	if (kv->pending_id == KVMI_EVENT_PAGE_FAULT &&
+	    (rp->action == KVMI_ACTION_CONTINUE ||
+	     rp->action == KVMI_ACTION_ALLOW ||
+	     rp->action == KVMI_ACTION_EMUL_NOWRITE) &&
 	    (rp->regs.groups & KVMI_REGS_RIP))
 		return false;
 	return kvmi_regs_valid(vcpu, &rp->regs);
@@ -1842,4 +1861,119 @@ int kvmi_xsetbv_event(struct kvm_vcpu *vcpu)
 		return 0;
 	}
 	return (groups & KVMI_REGS_RIP) ? 2 : 1;
+}
+
+/**
+ * kvmi_page_fault() - raise KVMI_EVENT_PAGE_FAULT for a restricted access
+ * @vcpu: the vCPU, on its own thread, in its NPT/EPT fault handler, with
+ *	kvm->srcu held and no MMU lock
+ * @gpa: the guest physical address accessed
+ * @write: the access is a write
+ * @exec: the access is an instruction fetch
+ *
+ * An access the restriction of the page allows is mapped as usual. One it
+ * breaks is reported, if the vCPU's PAGE_FAULT event is enabled, and done
+ * by emulating the instruction (CONTINUE, ALLOW, and when the event is
+ * disabled), or left to the guest to retry (RETRY). As for the CR event,
+ * only a fatal signal ends the wait. The caller must not use what it
+ * looked up under kvm->srcu before the call: the wait drops it.
+ *
+ * Return: KVMI_PF_MAP, KVMI_PF_EMULATE or KVMI_PF_RETRY.
+ */
+int kvmi_page_fault(struct kvm_vcpu *vcpu, u64 gpa, bool write, bool exec)
+{
+	union kvmi_event_data data = {};
+	u8 action = KVMI_ACTION_CONTINUE;
+	enum kvmi_wait_result res;
+	struct kvmi_vcpu *kv;
+	u32 groups = 0;
+	u8 access, reason;
+
+	if (exec)
+		access = KVMI_PAGE_ACCESS_X;
+	else if (write)
+		access = KVMI_PAGE_ACCESS_W;
+	else
+		access = KVMI_PAGE_ACCESS_R;
+	if (kvmi_page_access_allowed(vcpu->kvm, gpa_to_gfn(gpa), 1) & access)
+		return KVMI_PF_MAP;
+	if (!kvmi_event_enabled(vcpu, KVMI_EVENT_PAGE_FAULT))
+		return KVMI_PF_EMULATE;
+
+	kv = kvmi_vcpu_get(vcpu);
+	if (!kv)
+		return KVMI_PF_MAP;
+
+	data.page_fault.gpa = gpa;
+	data.page_fault.access = access;
+	kvmi_event_publish(vcpu, kv, KVMI_EVENT_PAGE_FAULT, &data);
+
+	kv->killable = true;
+	res = kvmi_event_wait(vcpu, kv);
+	kv->killable = false;
+	if (res == KVMI_WAIT_REPLY)
+		reason = kvmi_reply_take(vcpu, kv, KVMI_ACTION_CONTINUE,
+					 &action, &groups);
+	else
+		reason = kvmi_default_reason(vcpu, kv, res);
+	kvmi_event_done(vcpu, kv, action, reason);
+
+	switch (action) {
+	case KVMI_ACTION_RETRY:
+	case KVMI_ACTION_NOEMU:
+		/* NOEMU: the reply moved RIP past the instruction. */
+		kvmi_vcpu_put(kv);
+		return KVMI_PF_RETRY;
+	case KVMI_ACTION_EMUL_NOWRITE:
+		kv->nowrite = true;
+		kvmi_vcpu_put(kv);
+		return KVMI_PF_EMULATE;
+	case KVMI_ACTION_CRASH:
+		/* The next KVM_REQ_INTROSPECTION exits to the VMM. */
+		kv->crash = true;
+		kv->crash_rip = kvm_rip_read(vcpu);
+		kvm_make_request(KVM_REQ_INTROSPECTION, vcpu);
+		kvmi_vcpu_put(kv);
+		return KVMI_PF_RETRY;
+	default:
+		kvmi_vcpu_put(kv);
+		return KVMI_PF_EMULATE;
+	}
+}
+
+/**
+ * kvmi_discard_writes() - tell the emulator to drop the guest's writes
+ * @vcpu: the vCPU, on its own thread, in the emulator
+ *
+ * Return: true while the vCPU emulates the instruction of a PAGE_FAULT
+ * event answered with KVMI_ACTION_EMUL_NOWRITE.
+ */
+bool kvmi_discard_writes(struct kvm_vcpu *vcpu)
+{
+	struct kvmi_vcpu *kv;
+	bool discard;
+
+	rcu_read_lock();
+	kv = READ_ONCE(vcpu->kvmi);
+	discard = kv && kv->nowrite;
+	rcu_read_unlock();
+	return discard;
+}
+
+/**
+ * kvmi_page_fault_emulated() - the instruction of a page fault is done
+ * @vcpu: the vCPU, on its own thread
+ *
+ * Ends the effect of KVMI_ACTION_EMUL_NOWRITE, which holds for one
+ * instruction.
+ */
+void kvmi_page_fault_emulated(struct kvm_vcpu *vcpu)
+{
+	struct kvmi_vcpu *kv;
+
+	rcu_read_lock();
+	kv = READ_ONCE(vcpu->kvmi);
+	if (kv)
+		kv->nowrite = false;
+	rcu_read_unlock();
 }
