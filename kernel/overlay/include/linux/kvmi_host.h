@@ -55,6 +55,9 @@ int kvmi_page_fault(struct kvm_vcpu *vcpu, u64 gpa, bool write, bool exec);
 bool kvmi_discard_writes(struct kvm_vcpu *vcpu);
 void kvmi_page_fault_emulated(struct kvm_vcpu *vcpu);
 
+bool kvmi_singlestep_active(struct kvm_vcpu *vcpu);
+void kvmi_singlestep_done(struct kvm_vcpu *vcpu);
+
 #else
 
 static inline int kvmi_check_extension(struct kvm *kvm)
@@ -175,6 +178,15 @@ static inline bool kvmi_discard_writes(struct kvm_vcpu *vcpu)
 }
 
 static inline void kvmi_page_fault_emulated(struct kvm_vcpu *vcpu)
+{
+}
+
+static inline bool kvmi_singlestep_active(struct kvm_vcpu *vcpu)
+{
+	return false;
+}
+
+static inline void kvmi_singlestep_done(struct kvm_vcpu *vcpu)
 {
 }
 

@@ -186,6 +186,11 @@ struct kvmi_kick {
  * @inject_seq: the sequence number of its command.
  * @shutdown: set by KVMI_IOCTL_SHUTDOWN_GUEST, consumed by the vCPU,
  *	which ends the event it waits in, if any, and exits to the VMM.
+ * @ss_on: KVMI_CMD_CONTROL_SINGLESTEP turned stepping on.
+ * @ss_once: a reply asked for one step (KVMI_REPLY_SINGLESTEP).
+ * @ss_armed: the vendor steps the vCPU (kvmi_singlestep.c).
+ * @ss_done: a step ended: the SINGLESTEP event is due.
+ * @ss_failed: the vendor couldn't step: a failed SINGLESTEP event is due.
  *
  * Allocated when introspection is opened, or when the vCPU is created
  * while it is open; freed with the struct kvmi. The fields from @seq on
@@ -235,6 +240,12 @@ struct kvmi_vcpu {
 	bool inject_pending;
 	u32 inject_seq;
 	atomic_t shutdown;
+
+	bool ss_on;
+	bool ss_once;
+	bool ss_armed;
+	bool ss_done;
+	bool ss_failed;
 };
 
 /**
@@ -333,6 +344,19 @@ bool kvmi_sva_is_window(struct vm_area_struct *vma);
 int kvmi_sva_mmap(struct kvmi *kvmi, struct vm_area_struct *vma);
 int kvmi_sva_ioctl(struct kvmi *kvmi, struct kvm *kvm, void __user *argp,
 		   bool map);
+
+/* kvmi_vcpu.c: an event raised at KVM_REQ_INTROSPECTION */
+int kvmi_request_event(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv, u16 id,
+		       const union kvmi_event_data *data);
+
+/* kvmi_singlestep.c */
+bool kvmi_singlestep_supported(void);
+bool kvmi_singlestep_reply_valid(struct kvm_vcpu *vcpu, u32 flags);
+void kvmi_singlestep_reply(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv);
+int kvmi_cmd_control_singlestep(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
+				const struct kvmi_cmd_control_singlestep *c);
+int kvmi_singlestep_event(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv);
+void kvmi_singlestep_arm(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv);
 
 /* x86: KVMi is built only there (arch/x86/kvm/Kconfig). */
 static inline bool kvmi_arch_vm_supported(struct kvm *kvm)

@@ -52,6 +52,8 @@ static int kvmi_get_version(void __user *argp)
 		.regs_size = sizeof(struct kvmi_x86_regs),
 	};
 
+	if (kvmi_singlestep_supported())
+		ver.features |= KVMI_FEATURE_SINGLESTEP;
 	return kvmi_copy_sized_to_user(argp, &ver, sizeof(ver), sizeof(ver));
 }
 
@@ -113,6 +115,8 @@ static bool kvmi_command_implemented(u32 id)
 	case KVMI_CMD_GET_PAGE_ACCESS:
 	case KVMI_CMD_SET_PAGE_ACCESS:
 		return true;
+	case KVMI_CMD_CONTROL_SINGLESTEP:
+		return kvmi_singlestep_supported();
 	default:
 		return false;
 	}
@@ -130,6 +134,8 @@ static bool kvmi_event_implemented(u32 id)
 	case KVMI_EVENT_XSETBV:
 	case KVMI_EVENT_PAGE_FAULT:
 		return true;
+	case KVMI_EVENT_SINGLESTEP:
+		return kvmi_singlestep_supported();
 	default:
 		return false;
 	}

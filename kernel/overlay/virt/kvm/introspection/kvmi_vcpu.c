@@ -480,6 +480,7 @@ static bool kvmi_action_valid(u16 id, u8 action)
 	case KVMI_EVENT_PAUSE:
 	case KVMI_EVENT_HYPERCALL:
 	case KVMI_EVENT_XSETBV:
+	case KVMI_EVENT_SINGLESTEP:
 		return action == KVMI_ACTION_CONTINUE ||
 		       action == KVMI_ACTION_CRASH;
 	case KVMI_EVENT_CR:
@@ -556,7 +557,9 @@ static bool kvmi_reply_valid(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 		return false;
 	if (rp->padding1 || rp->padding2)
 		return false;
-	if (rp->flags & ~KVMI_REPLY_SET_REGS)
+	if (rp->flags & ~(KVMI_REPLY_SET_REGS | KVMI_REPLY_SINGLESTEP))
+		return false;
+	if (!kvmi_singlestep_reply_valid(vcpu, rp->flags))
 		return false;
 	if (!kvmi_action_valid(kv->pending_id, rp->action))
 		return false;
@@ -791,6 +794,8 @@ static u8 kvmi_reply_take(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 		*groups = rp->regs.groups;
 	}
 	*action = rp->action;
+	if (rp->flags & KVMI_REPLY_SINGLESTEP)
+		kvmi_singlestep_reply(vcpu, kv);
 	kvmi_stat(vcpu, kv, replies);
 	return KVMI_DONE_REPLY;
 
@@ -1152,6 +1157,9 @@ static int kvmi_cmd_run(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 	case KVMI_CMD_INJECT_EXCEPTION:
 		return kvmi_cmd_inject_exception(vcpu, kv,
 						 &c->args.inject_exception);
+	case KVMI_CMD_CONTROL_SINGLESTEP:
+		return kvmi_cmd_control_singlestep(vcpu, kv,
+						   &c->args.control_singlestep);
 	default:
 		return -EOPNOTSUPP;
 	}
@@ -1453,6 +1461,52 @@ static int kvmi_pause_wait(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv)
 }
 
 /**
+ * kvmi_request_event() - raise an event at KVM_REQ_INTROSPECTION
+ * @vcpu: the vCPU, on its own thread, between two instructions, with
+ *	kvm->srcu held
+ * @kv: its introspection state
+ * @id: the KVMI_EVENT_* to publish, or 0 to wait again for the pending
+ *	event, which a signal interrupted
+ * @data: the event's data, if @id is not 0
+ *
+ * Waits for the reply and applies its registers. A signal leaves KVM_RUN
+ * with the event pending; the request brings the vCPU back to the wait
+ * before any guest instruction.
+ *
+ * Return: the action to apply (CONTINUE by default), or -EINTR.
+ */
+int kvmi_request_event(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv, u16 id,
+		       const union kvmi_event_data *data)
+{
+	enum kvmi_wait_result res;
+	u8 action = KVMI_ACTION_CONTINUE;
+	u32 groups;
+	u8 reason;
+
+	if (id)
+		kvmi_event_publish(vcpu, kv, id, data);
+	else
+		WRITE_ONCE(kv->state->flags,
+			   kv->state->flags | KVMI_VCPU_WAITING);
+	res = kvmi_event_wait(vcpu, kv);
+	if (res == KVMI_WAIT_SIGNAL) {
+		WRITE_ONCE(kv->state->flags,
+			   kv->state->flags & ~KVMI_VCPU_WAITING);
+		kvm_make_request(KVM_REQ_INTROSPECTION, vcpu);
+		vcpu->run->exit_reason = KVM_EXIT_INTR;
+		++vcpu->stat.signal_exits;
+		return -EINTR;
+	}
+	if (res == KVMI_WAIT_REPLY)
+		reason = kvmi_reply_take(vcpu, kv, KVMI_ACTION_CONTINUE,
+					 &action, &groups);
+	else
+		reason = kvmi_default_reason(vcpu, kv, res);
+	kvmi_event_done(vcpu, kv, action, reason);
+	return action;
+}
+
+/**
  * kvmi_vcpu_request() - handle KVM_REQ_INTROSPECTION before a VM entry
  * @vcpu: the vCPU, on its own thread, with kvm->srcu held
  *
@@ -1472,8 +1526,10 @@ int kvmi_vcpu_request(struct kvm_vcpu *vcpu)
 	kvm_x86_call(update_exception_bitmap)(vcpu);
 
 	kv = kvmi_vcpu_get(vcpu);
-	if (!kv)
+	if (!kv) {
+		kvmi_singlestep_arm(vcpu, NULL);
 		return 1;	/* detached: pause requests are dropped */
+	}
 
 	if (kv->inject_queued)
 		kvmi_inject_queue(vcpu, kv);
@@ -1489,6 +1545,11 @@ int kvmi_vcpu_request(struct kvm_vcpu *vcpu)
 		vcpu->run->system_event.type = KVM_SYSTEM_EVENT_CRASH;
 		return 0;
 	}
+
+	/* The step that just ended comes first (kvmi_singlestep.c). */
+	r = kvmi_singlestep_event(vcpu, kv);
+	if (r <= 0)
+		goto out;
 
 	if (kv->pending_id == KVMI_EVENT_PAUSE) {
 		WRITE_ONCE(kv->state->flags,
@@ -1507,6 +1568,9 @@ int kvmi_vcpu_request(struct kvm_vcpu *vcpu)
 		vcpu->run->system_event.type = KVM_SYSTEM_EVENT_SHUTDOWN;
 		r = 0;
 	}
+	if (r > 0)
+		kvmi_singlestep_arm(vcpu, kv);
+out:
 	kvmi_vcpu_put(kv);
 	return r;
 }
