@@ -12,20 +12,57 @@
 			 KVMI_PAGE_ACCESS_X)
 #define BATCH		128	/* entries per ioctl: 2 KiB on the stack */
 
+/*
+ * One KVMI_IOCTL_SET_PAGE_ACCESS of @n entries, continued after -EINTR
+ * (done = entries applied). On another error the kernel has checked the
+ * whole call first and applied none of it, done being the bad entry:
+ * @applied gets the entries applied, @bad the bad one's index.
+ */
+static int apply(struct kvmi_dom *dom, const struct kvmi_page_access_entry *e,
+		 uint32_t n, uint32_t *applied, uint32_t *bad)
+{
+	uint32_t k = 0, d;
+	int r;
+
+	while (k < n) {
+		d = 0;
+		r = kvmi_dom_set_page_access(dom, e + k, n - k, &d);
+		if (d > n - k)	/* never from the kernel */
+			return -EBADMSG;
+		if (r == -EINTR) {
+			k += d;
+			continue;
+		}
+		if (r) {
+			*applied = k;
+			*bad = k + d;
+			return r;
+		}
+		if (d != n - k)
+			return -EBADMSG;
+		k = n;
+	}
+	*applied = n;
+	return 0;
+}
+
 /**
  * kvmi_dom_set_pages_access() - give the @count pages at @gpas the
  * rights @access (KVMI_PAGE_ACCESS_*: the accesses allowed; all three
  * lift the restriction), in batches of KVMI_IOCTL_SET_PAGE_ACCESS,
  * continuing where the kernel stopped after a signal. @done (may be
  * NULL) gets the number of pages processed, all of them on success; on
- * an error, the pages before that one are done and the others untouched.
+ * an error, the pages before the one that failed have their new rights
+ * and the others are untouched (the kernel checks a call whole before
+ * applying any of it: the pages of the failed call before the bad one
+ * are given their rights again, alone).
  */
 int kvmi_dom_set_pages_access(struct kvmi_dom *dom, const uint64_t *gpas,
 			      uint32_t count, uint8_t access, uint32_t *done)
 {
 	struct kvmi_page_access_entry e[BATCH];
-	uint32_t i = 0, n, k, d;
-	int r = 0;
+	uint32_t i = 0, n, k, applied, bad, bad2;
+	int r, r2;
 
 	if (done)
 		*done = 0;
@@ -38,19 +75,25 @@ int kvmi_dom_set_pages_access(struct kvmi_dom *dom, const uint64_t *gpas,
 			e[k].gpa = gpas[i + k];
 			e[k].access = access;
 		}
-		d = 0;
-		r = kvmi_dom_set_page_access(dom, e, n, &d);
-		if (d > n)	/* never from the kernel */
-			return -EBADMSG;
-		i += d;
+		r = apply(dom, e, n, &applied, &bad);
+		if (r == -EBADMSG)
+			return r;
+		if (r) {
+			/* Those before the bad one were checked, not applied. */
+			if (bad > applied) {
+				r2 = apply(dom, e + applied, bad - applied,
+					   &k, &bad2);
+				applied += k;
+				if (r2)
+					r = r2;
+			}
+			if (done)
+				*done = i + applied;
+			return r;
+		}
+		i += n;
 		if (done)
 			*done = i;
-		if (r == -EINTR)
-			continue;
-		if (r)
-			return r;
-		if (d < n)	/* 0 returned with entries left: never */
-			return -EBADMSG;
 	}
 	return 0;
 }

@@ -20,7 +20,7 @@ static struct {
 	uint8_t access[1024];
 	unsigned int seen, calls;
 	unsigned int eintr_at;	/* -EINTR when this many are seen, once */
-	unsigned int enoent_at;	/* -ENOENT for this entry (1-based) */
+	uint64_t enoent_gpa;	/* -ENOENT for the entry of this gpa */
 	int bad_done;		/* report more done than asked */
 } ka;
 
@@ -44,20 +44,20 @@ int ioctl(int fd, unsigned long req, ...)
 		errno = EINVAL;
 		return -1;
 	}
+	/* As the kernel: the whole call is checked before any of it is done. */
 	for (i = 0; i < pa->count; i++) {
-		if (e[i].padding[0] || e[i].padding[6]) {
-			errno = EINVAL;
+		if (e[i].padding[0] || e[i].padding[6] ||
+		    (ka.enoent_gpa && e[i].gpa == ka.enoent_gpa)) {
+			pa->done = i;
+			errno = e[i].padding[0] ? EINVAL : ENOENT;
 			return -1;
 		}
+	}
+	for (i = 0; i < pa->count; i++) {
 		if (ka.eintr_at && ka.seen == ka.eintr_at) {
 			ka.eintr_at = 0;
 			pa->done = i;
 			errno = EINTR;
-			return -1;
-		}
-		if (ka.enoent_at && ka.seen + 1 == ka.enoent_at) {
-			pa->done = i;
-			errno = ENOENT;
 			return -1;
 		}
 		ka.gpas[ka.seen] = e[i].gpa;
@@ -98,14 +98,21 @@ TEST(set_pages_access_in_batches)
 		CHECK_EQ(KVMI_PAGE_ACCESS_R | KVMI_PAGE_ACCESS_X, ka.access[i]);
 	}
 
-	/* An error stops it; done says where. */
+	/*
+	 * An error stops it; done says where, and the pages before the bad
+	 * one have their rights although the kernel refused their call whole.
+	 */
 	ka.seen = 0;
-	ka.enoent_at = 201;
+	ka.calls = 0;
+	ka.enoent_gpa = gpas[200];
 	CHECK_EQ(-ENOENT, kvmi_dom_set_pages_access(s.dom, gpas, 300, 7,
 						    &done));
 	CHECK_EQ(200, done);
 	CHECK_EQ(200, ka.seen);
-	ka.enoent_at = 0;
+	for (i = 0; i < 200; i++)
+		CHECK_EQ(gpas[i], ka.gpas[i]);
+	CHECK_EQ(3, ka.calls);	/* 128, then 128 refused, then 72 */
+	ka.enoent_gpa = 0;
 
 	/* A count the kernel never reports. */
 	ka.seen = 0;

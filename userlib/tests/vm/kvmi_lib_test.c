@@ -970,7 +970,7 @@ TEST(page_fault_through_library)
 	struct kvmi_dom *dom;
 	struct kvm_vm *vm;
 	struct runner r;
-	uint64_t gpa, bad = 1ULL << 50;
+	uint64_t gpa, bad = 1ULL << 50, two[2];
 	uint64_t *seen, first;
 	uint32_t done;
 	bool emul;
@@ -988,6 +988,17 @@ TEST(page_fault_through_library)
 	ASSERT_EQ(-ENOENT, kvmi_dom_set_pages_access(dom, &bad, 1,
 						     KVMI_PAGE_ACCESS_R, &done));
 	ASSERT_EQ(0, done);
+	/* The page before the bad one gets its rights all the same. */
+	two[0] = gpa;
+	two[1] = bad;
+	ASSERT_EQ(-ENOENT, kvmi_dom_set_pages_access(dom, two, 2,
+						     KVMI_PAGE_ACCESS_R |
+						     KVMI_PAGE_ACCESS_X, &done));
+	ASSERT_EQ(1, done);
+	e.gpa = gpa;
+	ASSERT_EQ(0, kvmi_dom_get_page_access(dom, &e, 1, &done));
+	ASSERT_EQ(KVMI_PAGE_ACCESS_R | KVMI_PAGE_ACCESS_X, e.access);
+	ASSERT_EQ(0, kvmi_dom_set_pages_access(dom, &gpa, 1, 7, NULL));
 	ASSERT_EQ(0, kvmi_dom_control_event(dom, KVMI_ALL_VCPUS,
 					    KVMI_EVENT_PAGE_FAULT, 1, 0));
 	ASSERT_EQ(0, kvmi_dom_set_pages_access(dom, &gpa, 1,
