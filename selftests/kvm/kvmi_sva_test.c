@@ -92,6 +92,21 @@ static bool read_faults(void *p)
 	return access_faults(p, false, 0);
 }
 
+/* Read *p into *v; whether that raised SIGBUS instead. */
+static bool read_byte(volatile uint8_t *p, uint8_t *v)
+{
+	struct sigaction sa = { .sa_handler = sigbus_handler }, old;
+	bool faulted = false;
+
+	sigaction(SIGBUS, &sa, &old);
+	if (sigsetjmp(sigbus_jmp, 1))
+		faulted = true;
+	else
+		*v = *p;
+	sigaction(SIGBUS, &old, NULL);
+	return faulted;
+}
+
 static int sva(int fd, bool map, struct kvmi_sva_entry *e, uint32_t n,
 	       uint32_t *done)
 {
@@ -619,6 +634,114 @@ TEST_F(sva, fork_does_not_copy)
 		ASSERT_FALSE(read_faults(self->win));
 	if (variant->src != VM_MEM_SRC_SHMEM)
 		ASSERT_TRUE(read_faults(self->win + PAGE_SIZE));
+}
+
+#define NESTED_GPA	0x40000000ULL
+#define NESTED_SLOT	12
+
+/* A guest of the second VM: reports the word at NESTED_GPA, again and again. */
+static void nested_guest_code(void)
+{
+	for (;;)
+		GUEST_SYNC(READ_ONCE(*(uint64_t *)NESTED_GPA));
+}
+
+static uint64_t nested_read(struct __test_metadata *_metadata,
+			    struct kvm_vcpu *vcpu)
+{
+	struct ucall uc;
+
+	vcpu_run(vcpu);
+	ASSERT_EQ(UCALL_SYNC, get_ucall(vcpu, &uc));
+	return uc.args[1];
+}
+
+/*
+ * A second VM whose memslot is backed by the window: what its guest sees
+ * follows the mappings, because vm_replace_page() calls the window's MMU
+ * notifiers (KVM's, here) when it replaces a page.
+ */
+TEST_F(sva, window_backs_another_vm)
+{
+	struct kvm_vcpu *vcpu2;
+	struct kvm_vm *vm2;
+
+	/* KVM 6.12 takes no reference on a tail page through a PFNMAP. */
+	if (variant->src == VM_MEM_SRC_ANONYMOUS_HUGETLB)
+		SKIP(return, "KVM can't map a PFNMAP of a huge page's subpage");
+	*(uint64_t *)self->hva = MAGIC;
+	*(uint64_t *)(self->hva + PAGE_SIZE) = MAGIC + 1;
+	ASSERT_EQ(0, map1(self->fd, TEST_GPA, self->win, 0));
+
+	vm2 = vm_create_with_one_vcpu(&vcpu2, nested_guest_code);
+	vm_set_user_memory_region(vm2, NESTED_SLOT, KVM_MEM_READONLY,
+				  NESTED_GPA, PAGE_SIZE, self->win);
+	virt_map(vm2, NESTED_GPA, NESTED_GPA, 1);
+	ASSERT_EQ(MAGIC, nested_read(_metadata, vcpu2));
+
+	ASSERT_EQ(0, map1(self->fd, TEST_GPA + PAGE_SIZE, self->win, 0));
+	ASSERT_EQ(MAGIC + 1, nested_read(_metadata, vcpu2));
+	kvm_vm_free(vm2);
+}
+
+struct churn {
+	uint8_t *hva;
+	int iterations;
+	volatile bool stop;
+};
+
+/* The VMM drops and refills its pages: page i holds i + 1, or 0. */
+static void *churn_fn(void *arg)
+{
+	struct churn *c = arg;
+	int i, n;
+
+	for (n = 0; n < c->iterations && !c->stop; n++) {
+		madvise(c->hva, TEST_SIZE, MADV_DONTNEED);
+		for (i = 0; i < WIN_PAGES; i++)
+			WRITE_ONCE(c->hva[i * PAGE_SIZE], i + 1);
+	}
+	return NULL;
+}
+
+/*
+ * MAP, reads and UNMAP racing with invalidations of the VMM's memory:
+ * every read sees SIGBUS, or a byte page i has held; every call succeeds.
+ */
+TEST_F(sva, races_with_invalidation)
+{
+	struct kvmi_sva_entry e[WIN_PAGES] = {};
+	struct churn c = { .hva = self->hva, .iterations = 50 };
+	uint32_t done;
+	pthread_t t;
+	int i, n;
+	uint8_t v;
+
+	for (i = 0; i < WIN_PAGES; i++) {
+		e[i].gpa = TEST_GPA + i * PAGE_SIZE;
+		e[i].address = (uint64_t)self->win + i * PAGE_SIZE;
+		self->hva[i * PAGE_SIZE] = i + 1;
+	}
+	ASSERT_EQ(0, pthread_create(&t, NULL, churn_fn, &c));
+	for (n = 0; n < 50; n++) {
+		for (i = 0; i < WIN_PAGES; i++) {
+			e[i].gpa = TEST_GPA + i * PAGE_SIZE;
+			e[i].flags = n % 2 ? KVMI_SVA_WRITE : 0;
+		}
+		ASSERT_EQ(0, sva(self->fd, true, e, WIN_PAGES, &done));
+		for (i = 0; i < WIN_PAGES; i++) {
+			uint8_t *p = self->win + i * PAGE_SIZE;
+
+			if (read_byte(p, &v))
+				continue;
+			ASSERT_TRUE(v == 0 || v == i + 1);
+		}
+		for (i = 0; i < WIN_PAGES; i++)
+			e[i].gpa = e[i].flags = 0;
+		ASSERT_EQ(0, sva(self->fd, false, e, WIN_PAGES, &done));
+	}
+	c.stop = true;
+	pthread_join(t, NULL);
 }
 
 TEST_HARNESS_MAIN

@@ -26,6 +26,11 @@
  * addresses with vm_replace_page(): mmap_lock -> install -> sva.lock ->
  * kvm->mmu_lock, PTE lock.
  *
+ * Secondary MMUs of the window's mm (a VMM may back a memslot of another
+ * VM with a window) are told of a removal by vm_replace_page() itself, or,
+ * for a removal with vm_zap_replaced_page() under sva.lock, by a work
+ * item that invalidates the address and only then unpins the page.
+ *
  * Page tables. vm_zap_replaced_page() walks the window's page tables
  * without the window's mmap_lock. That is safe because the window's MMU
  * notifier drops every mapping of a range that is unmapped (its
@@ -41,6 +46,7 @@
  * holds kvm->srcu from its lookup of the memslot to its insertion.
  */
 #include <linux/interval_tree.h>
+#include <linux/llist.h>
 #include <linux/kvmi_sva.h>
 #include <linux/mm.h>
 #include <linux/mmu_notifier.h>
@@ -48,6 +54,7 @@
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <linux/workqueue.h>
 
 #include "kvmi_int.h"
 
@@ -84,9 +91,14 @@ struct kvmi_sva_window {
  * @gfn: the guest frame.
  * @page: the guest page, pinned (FOLL_PIN | FOLL_LONGTERM).
  * @writable: mapped writable.
+ * @mm: the window's mm, held (mmgrab) while the record waits for
+ *	kvmi_sva_release_fn() on @free_node.
+ * @free_node: in kvmi_sva_released.
  */
 struct kvmi_sva_map {
 	struct interval_tree_node node;
+	struct llist_node free_node;
+	struct mm_struct *mm;
 	struct kvmi_sva_window *win;
 	unsigned long addr;
 	gfn_t gfn;
@@ -95,6 +107,34 @@ struct kvmi_sva_map {
 };
 
 static const struct vm_operations_struct kvmi_sva_vm_ops;
+
+/*
+ * Mappings removed without telling the secondary MMUs of the window's
+ * mm: kvmi_sva_release_fn() tells them, then unpins.
+ */
+static LLIST_HEAD(kvmi_sva_released);
+
+static void kvmi_sva_release_fn(struct work_struct *work)
+{
+	struct llist_node *list = llist_del_all(&kvmi_sva_released);
+	struct mmu_notifier_range range;
+	struct kvmi_sva_map *m, *next;
+
+	llist_for_each_entry_safe(m, next, list, free_node) {
+		mmu_notifier_range_init_owner(&range, MMU_NOTIFY_CLEAR, 0,
+					      m->mm, m->addr,
+					      m->addr + PAGE_SIZE,
+					      (void *)&kvmi_sva_vm_ops);
+		mmu_notifier_invalidate_range_start(&range);
+		mmu_notifier_invalidate_range_end(&range);
+		mmdrop(m->mm);
+		unpin_user_page(m->page);
+		kfree(m);
+		cond_resched();
+	}
+}
+
+static DECLARE_WORK(kvmi_sva_release_work, kvmi_sva_release_fn);
 
 /**
  * kvmi_sva_init() - initialize the mappings of a new introspection
@@ -133,19 +173,27 @@ static void kvmi_sva_unlink(struct kvmi *kvmi, struct kvmi_sva_map *m)
 }
 
 /*
- * End mapping @m, sva.lock held: remove its PTE if @zap (else the caller
- * knows it is gone), mark the page dirty if it was writable and @kvm is
- * given (kvm->srcu held), unpin the page.
+ * End mapping @m, sva.lock held, and mark the page dirty if it was
+ * writable and @kvm is given (kvm->srcu held). If @zap, remove its PTE:
+ * the CPUs no longer reach the page when this returns, and the secondary
+ * MMUs are told by kvmi_sva_release_fn(), which then unpins the page.
+ * Else the PTE and what the secondary MMUs had are gone already: unpin.
  */
 static void kvmi_sva_drop(struct kvmi *kvmi, struct kvmi_sva_map *m,
 			  bool zap, struct kvm *kvm)
 {
 	kvmi_sva_unlink(kvmi, m);
-	if (zap)
-		vm_zap_replaced_page(m->win->vma, &kvmi_sva_vm_ops, m->addr,
-				     m->page);
 	if (kvm && m->writable)
 		kvmi_sva_mark_dirty(kvm, m->gfn);
+	if (zap) {
+		vm_zap_replaced_page(m->win->vma, &kvmi_sva_vm_ops, m->addr,
+				     m->page);
+		m->mm = m->win->vma->vm_mm;
+		mmgrab(m->mm);
+		llist_add(&m->free_node, &kvmi_sva_released);
+		schedule_work(&kvmi_sva_release_work);
+		return;
+	}
 	unpin_user_page(m->page);
 	kfree(m);
 }
@@ -401,19 +449,28 @@ static int kvmi_sva_install(struct kvmi *kvmi, struct kvm *kvm,
 		goto out_install;
 
 	mutex_lock(&kvmi->sva.lock);
+	/*
+	 * Counted before the check: an invalidation that the check misses
+	 * sees a non-zero count in kvmi_sva_get() (ordered by mmu_lock) and
+	 * waits for sva.lock, then finds the mapping.
+	 */
+	atomic_inc(&kvmi->sva.nr);
 	read_lock(&kvm->mmu_lock);
 	stale = mmu_invalidate_retry_gfn(kvm, mmu_seq, gfn);
 	read_unlock(&kvm->mmu_lock);
 	if (stale || win->dead || kvmi->sva.detached) {
-		vm_zap_replaced_page(win->vma, &kvmi_sva_vm_ops, e->address,
-				     page);
+		atomic_dec(&kvmi->sva.nr);
+		mutex_unlock(&kvmi->sva.lock);
+		/* Not indexed: no one else removes it. */
+		vm_replace_page(win->vma, &kvmi_sva_vm_ops, e->address, NULL,
+				false);
 		r = stale ? -EAGAIN : -ENODEV;
-		goto out_lock;
+		goto out_install;
 	}
 
 	idx = (e->address - win->start) >> PAGE_SHIFT;
 	old = win->maps[idx];
-	if (old)	/* vm_replace_page() took its PTE away */
+	if (old)	/* vm_replace_page() took its PTE away, and told */
 		kvmi_sva_drop(kvmi, old, false, kvm);
 
 	m->node.start = hva;
@@ -425,7 +482,6 @@ static int kvmi_sva_install(struct kvmi *kvmi, struct kvm *kvm,
 	m->writable = write;
 	win->maps[idx] = m;
 	interval_tree_insert(&m->node, &kvmi->sva.hva);
-	atomic_inc(&kvmi->sva.nr);
 	if (write)
 		kvmi_sva_mark_dirty(kvm, gfn);
 out_lock:
