@@ -359,6 +359,24 @@ TEST_F(sva, unmap_raises_sigbus)
 	ASSERT_EQ(0, unmap1(self->fd, self->win + PAGE_SIZE));
 }
 
+/*
+ * One guest page at two addresses, read-only and writable: a write through
+ * the writable one is seen through the other, never a stale copy.
+ */
+TEST_F(sva, same_page_twice)
+{
+	uint8_t *ro = self->win + 4 * PAGE_SIZE, *rw = self->win + 5 * PAGE_SIZE;
+	uint8_t v;
+
+	ASSERT_EQ(0, map1(self->fd, TEST_GPA + 4 * PAGE_SIZE, ro, 0));
+	ASSERT_EQ(0, map1(self->fd, TEST_GPA + 4 * PAGE_SIZE, rw,
+			  KVMI_SVA_WRITE));
+	rw[7] = 0x3c;
+	ASSERT_EQ(0x3c, self->hva[4 * PAGE_SIZE + 7]);
+	if (!read_byte(ro + 7, &v))
+		ASSERT_EQ(0x3c, v);
+}
+
 /* Mapping another page at an address replaces the first. */
 TEST_F(sva, map_replaces)
 {
