@@ -50,6 +50,7 @@
 #define KVMI_FEATURE_PF_EMULATION	_BITULL(2) /* NOEMU, EMUL_NOWRITE */
 #define KVMI_FEATURE_INJECT_STATUS	_BITULL(3) /* inject_seq, inject_status */
 #define KVMI_FEATURE_SVA		_BITULL(4) /* map windows, MAP/UNMAP_..._SVA */
+#define KVMI_FEATURE_SOCKET		_BITULL(5) /* KVMI_TRANSPORT_SOCKET */
 
 /*
  * Guest ABI: the KVMi hypercall.  RAX = KVM_HC_KVMI, arguments in RBX,
@@ -63,14 +64,14 @@
 /* ------------------------------------------------------------------ */
 
 #define KVMI_TRANSPORT_RING		0
-#define KVMI_TRANSPORT_SOCKET		1 /* reserved, -EOPNOTSUPP */
+#define KVMI_TRANSPORT_SOCKET		1 /* KVMI_FEATURE_SOCKET */
 
 /* KVM_INTROSPECTION_OPEN; returns the introspection fd (O_CLOEXEC). */
 struct kvmi_open {
 	__u32 size;		/* the caller's sizeof(struct kvmi_open) */
 	__u32 flags;		/* none defined: 0 */
 	__u32 transport;	/* KVMI_TRANSPORT_* */
-	__s32 transport_fd;	/* reserved for KVMI_TRANSPORT_SOCKET: 0 */
+	__s32 transport_fd;	/* KVMI_TRANSPORT_SOCKET: the socket; else 0 */
 	__u64 reserved[2];	/* 0 */
 };
 
@@ -968,5 +969,61 @@ struct kvmi_open_guest {
 	_IOWR(KVMI_IOCTL_MAGIC, 0xc1, struct kvmi_guest_list)
 #define KVMI_DEV_OPEN_GUEST \
 	_IOW(KVMI_IOCTL_MAGIC, 0xc2, struct kvmi_open_guest)
+
+/* ------------------------------------------------------------------ */
+/* The socket transport (KVMI_TRANSPORT_SOCKET, kvmi.rst section 22)   */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Every message on the socket is a struct kvmi_msg_hdr followed by
+ * 'size' bytes of payload. The payloads are the records of the ring
+ * transport; the header says which vCPU and which sequence number.
+ *
+ *   id                          direction      payload
+ *   KVMI_MSG_EVENT              kernel->tool   struct kvmi_event
+ *   KVMI_MSG_REPLY              tool->kernel   struct kvmi_reply
+ *   KVMI_MSG_VCPU_COMMAND       tool->kernel   struct kvmi_cmd
+ *   KVMI_MSG_VCPU_RESULT        kernel->tool   struct kvmi_cmd_result
+ *   KVMI_MSG_VM_COMMAND         tool->kernel   struct kvmi_msg_vm_command,
+ *                                              then the ioctl's argument
+ *   KVMI_MSG_VM_RESULT          kernel->tool   struct kvmi_msg_vm_result,
+ *                                              then the ioctl's argument
+ *   KVMI_MSG_UNHOOK             kernel->tool   none
+ *
+ * A malformed message from the tool ends the introspection, as close()
+ * of the introspection fd does.
+ */
+#define KVMI_MSG_EVENT			1
+#define KVMI_MSG_REPLY			2
+#define KVMI_MSG_VCPU_COMMAND		3
+#define KVMI_MSG_VCPU_RESULT		4
+#define KVMI_MSG_VM_COMMAND		5
+#define KVMI_MSG_VM_RESULT		6
+#define KVMI_MSG_UNHOOK			7
+
+/* The largest payload either side sends or accepts. */
+#define KVMI_MSG_MAX_SIZE		4096
+
+struct kvmi_msg_hdr {
+	__u16 id;		/* KVMI_MSG_* */
+	__u16 flags;		/* none defined: 0 */
+	__u32 size;		/* bytes of payload after the header */
+	__u32 seq;		/* event, reply: the event's seq; else echoed */
+	__u32 vcpu;		/* vCPU messages: the vCPU index; else 0 */
+};
+
+/* KVMI_MSG_VM_COMMAND: a VM command, the ioctl's argument follows. */
+struct kvmi_msg_vm_command {
+	__u16 cmd;		/* KVMI_CMD_*, a VM command */
+	__u16 flags;		/* none defined: 0 */
+	__u32 padding;		/* 0 */
+};
+
+/* KVMI_MSG_VM_RESULT: its result, the argument as the ioctl leaves it. */
+struct kvmi_msg_vm_result {
+	__u16 cmd;		/* echo of kvmi_msg_vm_command.cmd */
+	__u16 padding1;
+	__s32 error;		/* 0 or -errno */
+};
 
 #endif /* _UAPI__LINUX_KVMI_H */
