@@ -43,6 +43,8 @@ static void kvmi_free(struct kvmi *kvmi)
 {
 	u32 i;
 
+	if (kvmi->ops && kvmi->ops->free)
+		kvmi->ops->free(kvmi);
 	kvmi_doorbells_release(kvmi);
 	if (kvmi->vcpus) {
 		for (i = 0; i < kvmi->max_vcpus; i++)
@@ -81,6 +83,7 @@ static struct kvmi *kvmi_alloc(struct kvm *kvm)
 		return NULL;
 
 	refcount_set(&kvmi->refcount, 1);
+	kvmi->ops = &kvmi_ring_ops;
 	spin_lock_init(&kvmi->lock);
 	init_waitqueue_head(&kvmi->wq);
 	mutex_init(&kvmi->db_lock);
@@ -211,6 +214,8 @@ static void kvmi_detach(struct kvm *kvm)
 	wake_up_poll(&kvmi->wq, EPOLLHUP);
 	/* The guest memory may go: unmap and unpin what the tool mapped. */
 	kvmi_sva_detach(kvmi);
+	if (kvmi->ops->detach)
+		kvmi->ops->detach(kvmi);
 
 	/* Release the waiting vCPUs: they see kvmi->kvm == NULL. */
 	for (i = 0; i < kvmi->max_vcpus; i++)
@@ -359,6 +364,11 @@ int kvmi_ioctl_open(struct kvm *kvm, void __user *argp)
 
 	mutex_lock(&kvm->lock);
 	r = kvmi_attach(kvmi, kvm);
+	if (!r && kvmi->ops->start) {
+		r = kvmi->ops->start(kvmi);
+		if (r)
+			kvmi_detach(kvm);
+	}
 	mutex_unlock(&kvm->lock);
 	if (r) {
 		fput(file);
@@ -467,6 +477,8 @@ static void kvmi_unhook_event(struct kvmi *kvmi)
 	rcu_read_unlock();
 	trace_kvmi_doorbell(KVMI_ALL_VCPUS, KVMI_TRACE_VM_NOTIFY);
 	wake_up_poll(&kvmi->wq, EPOLLPRI);
+	if (kvmi->ops->unhook)
+		kvmi->ops->unhook(kvmi);
 }
 
 /**

@@ -113,6 +113,47 @@ struct kvmi_msr_set {
 	DECLARE_BITMAP(high, KVMI_MSR_RANGE);
 };
 
+/**
+ * struct kvmi_transport_ops - how events, replies and commands travel
+ * @event_notify: the vCPU thread filled kv->event with the pending event
+ *	(kv->pending_seq, kv->pending_id): hand it to the tool.
+ * @reply_seen: the reply to the pending event has arrived (acquire).
+ * @reply_copy: copy it, once, into the kernel's buffer @rp.
+ * @cmd_seen: a vCPU command has arrived (acquire).
+ * @cmd_copy: copy it, once, into @c; returns its sequence number.
+ * @cmd_done: @res, the result of the command of sequence number @seq,
+ *	is filled in (but its seq): hand it to the tool.
+ * @start: the introspection is attached (kvm->lock); may fail, and then
+ *	the open fails.
+ * @unhook: KVM_INTROSPECTION_UNHOOK raised the UNHOOK event (kvm->lock).
+ * @detach: the introspection ended (kvm->lock, or the VM's destruction);
+ *	the waiting vCPUs are released afterwards.
+ * @free: the struct kvmi is being freed; no vCPU or thread uses it.
+ * @self_wake: the transport wakes a sleeping vCPU itself, without kick
+ *	eventfd.
+ *
+ * The vCPU path calls the first six from the vCPU thread, the ring's
+ * through INDIRECT_CALL_1(), so that the ring transport pays no
+ * indirect call. @start, @unhook, @detach and @free may be NULL.
+ */
+struct kvmi_transport_ops {
+	void (*event_notify)(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv);
+	bool (*reply_seen)(struct kvmi_vcpu *kv);
+	void (*reply_copy)(struct kvmi_vcpu *kv, struct kvmi_reply *rp);
+	bool (*cmd_seen)(struct kvmi_vcpu *kv);
+	u32 (*cmd_copy)(struct kvmi_vcpu *kv, struct kvmi_cmd *c);
+	void (*cmd_done)(struct kvmi_vcpu *kv, struct kvmi_cmd_result *res,
+			 u32 seq);
+	int (*start)(struct kvmi *kvmi);
+	void (*unhook)(struct kvmi *kvmi);
+	void (*detach)(struct kvmi *kvmi);
+	void (*free)(struct kvmi *kvmi);
+	bool self_wake;
+};
+
+/* kvmi_vcpu.c: the shared-memory transport */
+extern const struct kvmi_transport_ops kvmi_ring_ops;
+
 /* struct kvmi_vcpu.pause */
 enum {
 	KVMI_PAUSE_NONE,	/* not paused */
@@ -191,6 +232,7 @@ struct kvmi_kick {
  * @ss_armed: the vendor steps the vCPU (kvmi_singlestep.c).
  * @ss_done: a step ended: the SINGLESTEP event is due.
  * @ss_failed: the vendor couldn't step: a failed SINGLESTEP event is due.
+ * @ops: kvmi->ops, at hand for the event path.
  *
  * Allocated when introspection is opened, or when the vCPU is created
  * while it is open; freed with the struct kvmi. The fields from @seq on
@@ -246,6 +288,8 @@ struct kvmi_vcpu {
 	bool ss_armed;
 	bool ss_done;
 	bool ss_failed;
+
+	const struct kvmi_transport_ops *ops;
 };
 
 /**
@@ -275,6 +319,9 @@ struct kvmi_vcpu {
  * @access: the page access restrictions, by gfn: xa_mk_value() of the
  *	KVMI_PAGE_ACCESS_* allowed; no entry: every access. Read under RCU
  *	by the MMU (kvmi_page_access_allowed()).
+ * @ops: the transport (kvmi.rst, section 22: &kvmi_ring_ops or the
+ *	socket's); set at open, never changed.
+ * @transport: the transport's own state (NULL for the ring).
  */
 struct kvmi {
 	refcount_t refcount;
@@ -296,6 +343,9 @@ struct kvmi {
 	struct kvmi_sva sva;
 	struct mutex access_lock;	/* serializes changes of @access */
 	struct xarray access;
+
+	const struct kvmi_transport_ops *ops;
+	void *transport;
 };
 
 /* kvmi.c */

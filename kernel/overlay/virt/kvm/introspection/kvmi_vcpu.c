@@ -8,6 +8,7 @@
  * on the introspection and no lock while it waits (kvmi_int.h).
  */
 #include <linux/eventfd.h>
+#include <linux/indirect_call_wrapper.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/timekeeping.h>
@@ -53,6 +54,7 @@ void kvmi_vcpu_init(struct kvmi_vcpu *kv)
 	kv->spin_ns = READ_ONCE(kvmi->spin_ns);
 	kv->cr_mask = READ_ONCE(kvmi->cr_mask);
 	kv->msrs = kvmi->msrs;
+	kv->ops = kvmi->ops;
 	init_waitqueue_head(&kv->wq);
 }
 
@@ -227,8 +229,30 @@ static bool kvmi_notify(struct kvmi_vcpu *kv)
 }
 
 /*
- * Publish event @id with @data on the vCPU's slot (K0, K1), then ring
- * the notify eventfd unless the tool polls (K2).
+ * Ring transport: the event is in the slot; ring the notify eventfd
+ * unless the tool polls (K2).
+ */
+static void kvmi_ring_event_notify(struct kvm_vcpu *vcpu,
+				   struct kvmi_vcpu *kv)
+{
+	/*
+	 * K2: the event is published before the tool's flag is read; pairs
+	 * with the tool's smp_mb() between clearing POLLING and re-reading
+	 * ev->seq (T0). Either it sees the event or we see it sleeps.
+	 */
+	smp_mb();
+	if (READ_ONCE(kv->tstate->flags) & KVMI_TOOL_POLLING) {
+		kvmi_stat(vcpu, kv, notify_suppressed);
+		trace_kvmi_doorbell(kv->idx, KVMI_TRACE_NOTIFY_SUPPRESSED);
+	} else if (kvmi_notify(kv)) {
+		kvmi_stat(vcpu, kv, notify_signals);
+		trace_kvmi_doorbell(kv->idx, KVMI_TRACE_NOTIFY);
+	}
+}
+
+/*
+ * Publish event @id with @data on the vCPU's slot (K0, K1), then hand it
+ * to the tool as the transport does.
  */
 static void kvmi_event_publish(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 			       u16 id, const union kvmi_event_data *data)
@@ -264,26 +288,20 @@ static void kvmi_event_publish(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 	trace_kvmi_event_send(kv->idx, s, id, ev->regs.rip, ev->timestamp_ns);
 	WRITE_ONCE(vs->flags, vs->flags | KVMI_VCPU_WAITING);
 
-	/*
-	 * K2: the event is published before the tool's flag is read; pairs
-	 * with the tool's smp_mb() between clearing POLLING and re-reading
-	 * ev->seq (T0). Either it sees the event or we see it sleeps.
-	 */
-	smp_mb();
-	if (READ_ONCE(kv->tstate->flags) & KVMI_TOOL_POLLING) {
-		kvmi_stat(vcpu, kv, notify_suppressed);
-		trace_kvmi_doorbell(kv->idx, KVMI_TRACE_NOTIFY_SUPPRESSED);
-	} else if (kvmi_notify(kv)) {
-		kvmi_stat(vcpu, kv, notify_signals);
-		trace_kvmi_doorbell(kv->idx, KVMI_TRACE_NOTIFY);
-	}
+	INDIRECT_CALL_1(kv->ops->event_notify, kvmi_ring_event_notify,
+			vcpu, kv);
 }
 
 /* K3: the reply to the pending event is published. */
-static bool kvmi_reply_seen(struct kvmi_vcpu *kv)
+static bool kvmi_ring_reply_seen(struct kvmi_vcpu *kv)
 {
 	/* Pairs with the tool's store-release of rp->seq (T2). */
 	return smp_load_acquire(&kv->reply->seq) == kv->pending_seq;
+}
+
+static bool kvmi_reply_seen(struct kvmi_vcpu *kv)
+{
+	return INDIRECT_CALL_1(kv->ops->reply_seen, kvmi_ring_reply_seen, kv);
 }
 
 static bool kvmi_vcpu_has_kick(struct kvmi_vcpu *kv)
@@ -292,10 +310,15 @@ static bool kvmi_vcpu_has_kick(struct kvmi_vcpu *kv)
 }
 
 /* K4: a new command is published. */
-static bool kvmi_cmd_seen(struct kvmi_vcpu *kv)
+static bool kvmi_ring_cmd_seen(struct kvmi_vcpu *kv)
 {
 	/* Pairs with the tool's store-release of cmd->seq (T4). */
 	return smp_load_acquire(&kv->cmd->seq) != kv->cmd_seq;
+}
+
+static bool kvmi_cmd_seen(struct kvmi_vcpu *kv)
+{
+	return INDIRECT_CALL_1(kv->ops->cmd_seen, kvmi_ring_cmd_seen, kv);
 }
 
 /* KVMI_IOCTL_UNPAUSE has finished the PAUSE event in the slot. */
@@ -449,7 +472,7 @@ static enum kvmi_wait_result kvmi_event_wait(struct kvm_vcpu *vcpu,
 		u64 spin_ns = READ_ONCE(kv->spin_ns);
 
 		/* No kick eventfd: the tool can't wake us, never sleep. */
-		if (!kvmi_vcpu_has_kick(kv))
+		if (!kv->ops->self_wake && !kvmi_vcpu_has_kick(kv))
 			mode = KVMI_WAIT_POLL;
 
 		res = kvmi_spin(vcpu, kv, mode, spin_ns, gen);
@@ -772,6 +795,13 @@ static int kvmi_set_regs(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 	return 0;
 }
 
+/* Ring transport: copy the reply slot, after K3. */
+static void kvmi_ring_reply_copy(struct kvmi_vcpu *kv, struct kvmi_reply *rp)
+{
+	/* Ordered after the load-acquire of rp->seq (K3). */
+	memcpy(rp, kv->reply, sizeof(*rp));
+}
+
 /*
  * Take the reply to the pending event: copy it once into kernel memory,
  * validate the copy, apply its registers. Returns the KVMI_DONE_* reason
@@ -782,8 +812,7 @@ static u8 kvmi_reply_take(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 {
 	struct kvmi_reply *rp = &kv->rcopy;
 
-	/* Ordered after the load-acquire of rp->seq (K3). */
-	memcpy(rp, kv->reply, sizeof(*rp));
+	INDIRECT_CALL_1(kv->ops->reply_copy, kvmi_ring_reply_copy, kv, rp);
 
 	*groups = 0;
 	if (!kvmi_reply_valid(vcpu, kv, rp))
@@ -1165,11 +1194,31 @@ static int kvmi_cmd_run(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 	}
 }
 
+/* Ring transport: copy the command slot once (after K4). */
+static u32 kvmi_ring_cmd_copy(struct kvmi_vcpu *kv, struct kvmi_cmd *c)
+{
+	u32 seq;
+
+	/* Pairs with the tool's store-release of cmd->seq (T4). */
+	seq = smp_load_acquire(&kv->cmd->seq);
+	memcpy(c, kv->cmd, sizeof(*c));
+	kv->cmd_seq = seq;
+	return seq;
+}
+
+/* Ring transport: publish the result slot (K5). */
+static void kvmi_ring_cmd_done(struct kvmi_vcpu *kv,
+			       struct kvmi_cmd_result *res, u32 seq)
+{
+	/* K5: pairs with the tool's load-acquire of res->seq (T5). */
+	smp_store_release(&res->seq, seq);
+}
+
 /*
- * Serve the command in the vCPU's command slot: copy it once into kernel
- * memory (after K4), run the copy, write the result and publish it (K5).
- * The tool reads the result slot only once its seq is the command's, so
- * the fields may be written in any order before the release.
+ * Serve the command that arrived: copy it once into kernel memory, run
+ * the copy, write the result and hand it to the tool. With the ring, the
+ * tool reads the result slot only once its seq is the command's, so the
+ * fields may be written in any order before the release (K5).
  */
 static void kvmi_cmd_serve(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv)
 {
@@ -1178,10 +1227,7 @@ static void kvmi_cmd_serve(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv)
 	u32 seq;
 	int err;
 
-	/* Pairs with the tool's store-release of cmd->seq (T4). */
-	seq = smp_load_acquire(&kv->cmd->seq);
-	memcpy(c, kv->cmd, sizeof(*c));
-	kv->cmd_seq = seq;
+	seq = INDIRECT_CALL_1(kv->ops->cmd_copy, kvmi_ring_cmd_copy, kv, c);
 
 	memset(&res->result, 0, sizeof(res->result));
 	err = kvmi_cmd_run(vcpu, kv, &res->result);
@@ -1194,10 +1240,19 @@ static void kvmi_cmd_serve(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv)
 	res->error = err;
 	res->padding2 = 0;
 	kvmi_stat(vcpu, kv, commands);
-	/* K5: pairs with the tool's load-acquire of res->seq (T5). */
-	smp_store_release(&res->seq, seq);
+	INDIRECT_CALL_1(kv->ops->cmd_done, kvmi_ring_cmd_done, kv, res, seq);
 	trace_kvmi_command(kv->idx, seq, c->id, err);
 }
+
+/* The shared-memory transport (kvmi.rst, sections 8 and 9). */
+const struct kvmi_transport_ops kvmi_ring_ops = {
+	.event_notify = kvmi_ring_event_notify,
+	.reply_seen = kvmi_ring_reply_seen,
+	.reply_copy = kvmi_ring_reply_copy,
+	.cmd_seen = kvmi_ring_cmd_seen,
+	.cmd_copy = kvmi_ring_cmd_copy,
+	.cmd_done = kvmi_ring_cmd_done,
+};
 
 /* Why an event ended without the tool's reply; counts the deadlines. */
 static u8 kvmi_default_reason(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
