@@ -78,6 +78,9 @@ TORTURE_CALLS ?= 200000
 TORTURE_KILLS ?= 200
 TORTURE_DESTROYS ?= 30
 TORTURE_TOGGLES ?= 2000
+TORTURE_PA_EVENTS ?= 30000
+TORTURE_PA_KILLS ?= 200
+TORTURE_SLOT_ROUNDS ?= 200
 torture: selftests qemu kernel-debug
 	@selftests/vm-run --debug --timeout 10800 -- env \
 		KVMI_FUZZ_EVENTS=$(TORTURE_EVENTS) \
@@ -85,9 +88,12 @@ torture: selftests qemu kernel-debug
 		KVMI_TORTURE_KILLS=$(TORTURE_KILLS) \
 		KVMI_TORTURE_DESTROYS=$(TORTURE_DESTROYS) \
 		KVMI_TORTURE_TOGGLES=$(TORTURE_TOGGLES) \
-		selftests/run-in-vm --flavour normal --timeout 5400 \
+		KVMI_TORTURE_PA_EVENTS=$(TORTURE_PA_EVENTS) \
+		KVMI_TORTURE_PA_KILLS=$(TORTURE_PA_KILLS) \
+		KVMI_TORTURE_SLOT_ROUNDS=$(TORTURE_SLOT_ROUNDS) \
+		stdbuf -oL selftests/run-in-vm --flavour normal --timeout 5400 \
 		x86_64/kvmi_fuzz_test x86_64/kvmi_ioctl_fuzz_test \
-		x86_64/kvmi_torture_test
+		x86_64/kvmi_torture_test x86_64/kvmi_torture_pa_test
 
 ## bench           build, boot the L1 VM and run the benchmarks
 bench: selftests qemu
