@@ -762,4 +762,58 @@ TEST_F(sva, races_with_invalidation)
 	pthread_join(t, NULL);
 }
 
+/*
+ * Private memory (guest_memfd pages with KVM_MEMORY_ATTRIBUTE_PRIVATE)
+ * can't be mapped: MAP fails with -EPERM and leaves the address as it
+ * was; a shared page of the same guest_memfd-backed memslot maps.
+ * Only a KVM_X86_SW_PROTECTED_VM VM has private memory that the L1 VM
+ * can run (SEV-SNP and TDX need the hardware).
+ */
+TEST(private_memory_refused)
+{
+	const struct vm_shape shape = {
+		.mode = VM_MODE_DEFAULT,
+		.type = KVM_X86_SW_PROTECTED_VM,
+	};
+	struct kvmi_version ver;
+	struct kvmi_layout lo;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	uint8_t *win, *hva;
+	int fd;
+
+	KVMI_REQUIRE();
+	if (!(kvm_check_cap(KVM_CAP_VM_TYPES) &
+	      BIT(KVM_X86_SW_PROTECTED_VM)))
+		SKIP(return,
+		     "no VM type with private memory: KVM_X86_SW_PROTECTED_VM needs CONFIG_KVM_SW_PROTECTED_VM, off in kernel/configs/kvmi.config, and SEV-SNP/TDX need hardware the L1 VM lacks");
+	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
+	vm_userspace_mem_region_add(vm, VM_MEM_SRC_SHMEM, TEST_GPA, TEST_SLOT,
+				    WIN_PAGES, KVM_MEM_GUEST_MEMFD);
+	vm_mem_set_private(vm, TEST_GPA, PAGE_SIZE);
+	hva = addr_gpa2hva(vm, TEST_GPA);
+	hva[PAGE_SIZE] = 0x5a;
+
+	fd = kvmi_open(vm);
+	kvmi_get_version(fd, &ver);
+	if (!(ver.features & KVMI_FEATURE_SVA))
+		SKIP(goto out, "no KVMI_FEATURE_SVA");
+	kvmi_get_layout(fd, &lo);
+	win = mmap(NULL, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   fd, lo.sva_offset);
+	ASSERT_NE(MAP_FAILED, win);
+
+	ASSERT_EQ(-EPERM, map1(fd, TEST_GPA, win, 0));
+	ASSERT_EQ(-EPERM, map1(fd, TEST_GPA, win, KVMI_SVA_WRITE));
+	ASSERT_TRUE(read_faults(win));
+	/* Over a live mapping, a refused MAP leaves it in place. */
+	ASSERT_EQ(0, map1(fd, TEST_GPA + PAGE_SIZE, win + PAGE_SIZE, 0));
+	ASSERT_EQ(-EPERM, map1(fd, TEST_GPA, win + PAGE_SIZE, 0));
+	ASSERT_EQ(0x5a, win[PAGE_SIZE]);
+	munmap(win, 2 * PAGE_SIZE);
+out:
+	close(fd);
+	kvm_vm_free(vm);
+}
+
 TEST_HARNESS_MAIN
