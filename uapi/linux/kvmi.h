@@ -642,7 +642,7 @@ struct kvmi_event_xsetbv {
 /* .flags of kvmi_event_trap, kvmi_reply_trap, kvmi_cmd_inject_exception */
 #define KVMI_EXCEPTION_ERROR_CODE	_BITUL(0) /* error_code is valid */
 
-struct kvmi_event_trap {	/* issue 4 */
+struct kvmi_event_trap {
 	__u8 vector;
 	__u8 flags;		/* KVMI_EXCEPTION_ERROR_CODE */
 	__u8 padding[2];

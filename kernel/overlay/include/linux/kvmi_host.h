@@ -58,6 +58,9 @@ void kvmi_page_fault_emulated(struct kvm_vcpu *vcpu);
 bool kvmi_singlestep_active(struct kvm_vcpu *vcpu);
 void kvmi_singlestep_done(struct kvm_vcpu *vcpu);
 
+bool kvmi_trap_wanted(struct kvm_vcpu *vcpu);
+void kvmi_exception_queued(struct kvm_vcpu *vcpu);
+
 #else
 
 static inline int kvmi_check_extension(struct kvm *kvm)
@@ -187,6 +190,15 @@ static inline bool kvmi_singlestep_active(struct kvm_vcpu *vcpu)
 }
 
 static inline void kvmi_singlestep_done(struct kvm_vcpu *vcpu)
+{
+}
+
+static inline bool kvmi_trap_wanted(struct kvm_vcpu *vcpu)
+{
+	return false;
+}
+
+static inline void kvmi_exception_queued(struct kvm_vcpu *vcpu)
 {
 }
 

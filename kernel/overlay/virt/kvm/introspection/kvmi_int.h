@@ -232,6 +232,8 @@ struct kvmi_kick {
  * @ss_armed: the vendor steps the vCPU (kvmi_singlestep.c).
  * @ss_done: a step ended: the SINGLESTEP event is due.
  * @ss_failed: the vendor couldn't step: a failed SINGLESTEP event is due.
+ * @trap_due: an exception was queued while the TRAP event was enabled:
+ *	the event is raised before KVM injects it (kvmi_trap.c).
  * @ops: kvmi->ops, at hand for the event path.
  *
  * Allocated when introspection is opened, or when the vCPU is created
@@ -281,6 +283,7 @@ struct kvmi_vcpu {
 	bool inject_queued;
 	bool inject_pending;
 	u32 inject_seq;
+	bool trap_due;
 	atomic_t shutdown;
 
 	bool ss_on;
@@ -407,6 +410,10 @@ int kvmi_cmd_control_singlestep(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 				const struct kvmi_cmd_control_singlestep *c);
 int kvmi_singlestep_event(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv);
 void kvmi_singlestep_arm(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv);
+
+/* kvmi_trap.c */
+bool kvmi_trap_reply_valid(const struct kvmi_reply *rp);
+int kvmi_trap_event(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv);
 
 /* x86: KVMi is built only there (arch/x86/kvm/Kconfig). */
 static inline bool kvmi_arch_vm_supported(struct kvm *kvm)

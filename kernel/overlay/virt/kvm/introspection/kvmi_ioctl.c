@@ -133,6 +133,7 @@ static bool kvmi_event_implemented(u32 id)
 	case KVMI_EVENT_MSR:
 	case KVMI_EVENT_XSETBV:
 	case KVMI_EVENT_PAGE_FAULT:
+	case KVMI_EVENT_TRAP:
 		return true;
 	case KVMI_EVENT_SINGLESTEP:
 		return kvmi_singlestep_supported();
@@ -227,6 +228,7 @@ static void kvmi_update_intercepts(struct kvm *kvm, u16 event,
 	switch (event) {
 	case KVMI_EVENT_BREAKPOINT:
 	case KVMI_EVENT_CR:
+	case KVMI_EVENT_TRAP:
 		req = KVM_REQ_INTROSPECTION;
 		break;
 	case KVMI_EVENT_MSR:

@@ -508,6 +508,7 @@ static bool kvmi_action_valid(u16 id, u8 action)
 		       action == KVMI_ACTION_CRASH;
 	case KVMI_EVENT_CR:
 	case KVMI_EVENT_MSR:
+	case KVMI_EVENT_TRAP:
 		return action == KVMI_ACTION_CONTINUE ||
 		       action == KVMI_ACTION_ALLOW ||
 		       action == KVMI_ACTION_DENY ||
@@ -590,6 +591,8 @@ static bool kvmi_reply_valid(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 	if (rp->action == KVMI_ACTION_NOEMU &&
 	    (!(rp->flags & KVMI_REPLY_SET_REGS) ||
 	     !(rp->regs.groups & KVMI_REGS_RIP)))
+		return false;
+	if (!kvmi_trap_reply_valid(rp))
 		return false;
 	if (!(rp->flags & KVMI_REPLY_SET_REGS))
 		return true;
@@ -1603,6 +1606,10 @@ int kvmi_vcpu_request(struct kvm_vcpu *vcpu)
 
 	/* The step that just ended comes first (kvmi_singlestep.c). */
 	r = kvmi_singlestep_event(vcpu, kv);
+	if (r <= 0)
+		goto out;
+	/* Then the exception KVM is about to inject (kvmi_trap.c). */
+	r = kvmi_trap_event(vcpu, kv);
 	if (r <= 0)
 		goto out;
 
