@@ -657,7 +657,7 @@ struct kvmi_event_trap {
 #define KVMI_DESC_TR			4
 #define KVMI_DESC_LOAD			_BITUL(0) /* LIDT..LTR, else SIDT..STR */
 
-struct kvmi_event_descriptor {	/* issue 4 */
+struct kvmi_event_descriptor {
 	__u8 descriptor;	/* KVMI_DESC_IDTR..KVMI_DESC_TR */
 	__u8 flags;		/* KVMI_DESC_LOAD */
 	__u8 padding[6];

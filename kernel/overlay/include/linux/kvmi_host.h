@@ -60,6 +60,8 @@ void kvmi_singlestep_done(struct kvm_vcpu *vcpu);
 
 bool kvmi_trap_wanted(struct kvm_vcpu *vcpu);
 void kvmi_exception_queued(struct kvm_vcpu *vcpu);
+bool kvmi_descriptor_wanted(struct kvm_vcpu *vcpu);
+int kvmi_descriptor_exit(struct kvm_vcpu *vcpu, u8 descriptor, bool load);
 
 #else
 
@@ -200,6 +202,17 @@ static inline bool kvmi_trap_wanted(struct kvm_vcpu *vcpu)
 
 static inline void kvmi_exception_queued(struct kvm_vcpu *vcpu)
 {
+}
+
+static inline bool kvmi_descriptor_wanted(struct kvm_vcpu *vcpu)
+{
+	return false;
+}
+
+static inline int kvmi_descriptor_exit(struct kvm_vcpu *vcpu, u8 descriptor,
+				       bool load)
+{
+	return 1;
 }
 
 #endif /* CONFIG_KVM_INTROSPECTION */

@@ -234,6 +234,11 @@ struct kvmi_kick {
  * @ss_failed: the vendor couldn't step: a failed SINGLESTEP event is due.
  * @trap_due: an exception was queued while the TRAP event was enabled:
  *	the event is raised before KVM injects it (kvmi_trap.c).
+ * @desc_due: a descriptor-table load or store was intercepted: the
+ *	DESCRIPTOR event @desc is raised before the next entry, if RIP is
+ *	still @desc_rip (kvmi_descriptor.c).
+ * @desc: the data of that event.
+ * @desc_rip: where the instruction is.
  * @ops: kvmi->ops, at hand for the event path.
  *
  * Allocated when introspection is opened, or when the vCPU is created
@@ -284,6 +289,9 @@ struct kvmi_vcpu {
 	bool inject_pending;
 	u32 inject_seq;
 	bool trap_due;
+	bool desc_due;
+	struct kvmi_event_descriptor desc;
+	u64 desc_rip;
 	atomic_t shutdown;
 
 	bool ss_on;
@@ -414,6 +422,10 @@ void kvmi_singlestep_arm(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv);
 /* kvmi_trap.c */
 bool kvmi_trap_reply_valid(const struct kvmi_reply *rp);
 int kvmi_trap_event(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv);
+
+/* kvmi_descriptor.c */
+bool kvmi_descriptor_reply_valid(const struct kvmi_reply *rp);
+int kvmi_descriptor_event(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv);
 
 /* x86: KVMi is built only there (arch/x86/kvm/Kconfig). */
 static inline bool kvmi_arch_vm_supported(struct kvm *kvm)

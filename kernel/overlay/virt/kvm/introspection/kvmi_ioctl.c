@@ -134,6 +134,7 @@ static bool kvmi_event_implemented(u32 id)
 	case KVMI_EVENT_XSETBV:
 	case KVMI_EVENT_PAGE_FAULT:
 	case KVMI_EVENT_TRAP:
+	case KVMI_EVENT_DESCRIPTOR:
 		return true;
 	case KVMI_EVENT_SINGLESTEP:
 		return kvmi_singlestep_supported();
@@ -229,6 +230,7 @@ static void kvmi_update_intercepts(struct kvm *kvm, u16 event,
 	case KVMI_EVENT_BREAKPOINT:
 	case KVMI_EVENT_CR:
 	case KVMI_EVENT_TRAP:
+	case KVMI_EVENT_DESCRIPTOR:
 		req = KVM_REQ_INTROSPECTION;
 		break;
 	case KVMI_EVENT_MSR:

@@ -513,6 +513,11 @@ static bool kvmi_action_valid(u16 id, u8 action)
 		       action == KVMI_ACTION_ALLOW ||
 		       action == KVMI_ACTION_DENY ||
 		       action == KVMI_ACTION_CRASH;
+	case KVMI_EVENT_DESCRIPTOR:
+		return action == KVMI_ACTION_CONTINUE ||
+		       action == KVMI_ACTION_DENY ||
+		       action == KVMI_ACTION_RETRY ||
+		       action == KVMI_ACTION_CRASH;
 	case KVMI_EVENT_PAGE_FAULT:
 		return action == KVMI_ACTION_CONTINUE ||
 		       action == KVMI_ACTION_ALLOW ||
@@ -592,7 +597,7 @@ static bool kvmi_reply_valid(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 	    (!(rp->flags & KVMI_REPLY_SET_REGS) ||
 	     !(rp->regs.groups & KVMI_REGS_RIP)))
 		return false;
-	if (!kvmi_trap_reply_valid(rp))
+	if (!kvmi_trap_reply_valid(rp) || !kvmi_descriptor_reply_valid(rp))
 		return false;
 	if (!(rp->flags & KVMI_REPLY_SET_REGS))
 		return true;
@@ -1610,6 +1615,9 @@ int kvmi_vcpu_request(struct kvm_vcpu *vcpu)
 		goto out;
 	/* Then the exception KVM is about to inject (kvmi_trap.c). */
 	r = kvmi_trap_event(vcpu, kv);
+	if (r <= 0)
+		goto out;
+	r = kvmi_descriptor_event(vcpu, kv);
 	if (r <= 0)
 		goto out;
 
