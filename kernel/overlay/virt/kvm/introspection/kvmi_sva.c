@@ -484,7 +484,6 @@ static int kvmi_sva_install(struct kvmi *kvmi, struct kvm *kvm,
 	interval_tree_insert(&m->node, &kvmi->sva.hva);
 	if (write)
 		kvmi_sva_mark_dirty(kvm, gfn);
-out_lock:
 	mutex_unlock(&kvmi->sva.lock);
 out_install:
 	mutex_unlock(&win->install);
