@@ -27,7 +27,9 @@
  * leaves these scenarios out). -H backs the
  * guest's memory with hugetlbfs (2 MiB pages).
  *
- * Rows (all by default): tsc, exit_io, usfwd, kvmi_block, kvmi_hybrid,
+ * Rows (all by default): tsc, exit_io, usfwd, socket (the HYPERCALL round
+ * trip over the socket transport, the seed's model; skipped on a kernel
+ * without KVMI_FEATURE_SOCKET), kvmi_block, kvmi_hybrid,
  * kvmi_poll, lib_block, lib_hybrid, lib_poll (the same HYPERCALL round
  * trip, the tool written with libkvmi's public API), kvmi_bp_block,
  * kvmi_bp_hybrid, kvmi_bp_poll (skipped on a kernel without
@@ -280,6 +282,7 @@ struct row {
 	int mode;			/* KVMI_WAIT_* for the kvmi rows */
 	int hooked;			/* introspection open, nothing enabled */
 	int lib;			/* the tool uses libkvmi */
+	int sock;			/* the socket transport */
 	int skip;			/* the kernel lacks the event */
 	struct series guest, cycle, delivery;
 	uint64_t events;
@@ -629,6 +632,106 @@ static void lib_detach(struct run *r)
 	r->dom = NULL;
 }
 
+/*
+ * The seed's model: the socket transport (KVMI_TRANSPORT_SOCKET). Every
+ * event is a KVMI_MSG_EVENT message the vCPU writes to a connected
+ * AF_UNIX stream socket and every reply a KVMI_MSG_REPLY message the
+ * kernel's receive thread reads; the vCPU sleeps until it comes
+ * (KVMI_WAIT_BLOCK), the tool blocks in recv(). The tool reads the event
+ * whole, registers included, and answers CONTINUE in one send(), as a
+ * tool of that protocol does. It stops after r->n events, as lib_tool.
+ */
+static void sock_read(int fd, void *buf, size_t len)
+{
+	ssize_t got;
+
+	while (len) {
+		got = recv(fd, buf, len, MSG_WAITALL);
+		TEST_ASSERT(got > 0, "recv(socket): %s",
+			    got ? strerror(errno) : "end of file");
+		buf = (char *)buf + got;
+		len -= got;
+	}
+}
+
+struct sock_reply_msg {
+	struct kvmi_msg_hdr hdr;
+	struct kvmi_reply reply;
+} __attribute__((packed));
+
+static void *sock_tool(void *arg)
+{
+	struct run *r = arg;
+	struct kvmi_msg_hdr hdr;
+	struct kvmi_event ev;
+	struct sock_reply_msg msg;
+	uint64_t prev = 0;
+
+	pin(1);
+	while (r->seen < r->n) {
+		sock_read(r->sock[1], &hdr, sizeof(hdr));
+		TEST_ASSERT(hdr.id == KVMI_MSG_EVENT &&
+			    hdr.size == sizeof(ev) && !hdr.vcpu,
+			    "socket: message %u of %u bytes for vCPU %u",
+			    hdr.id, hdr.size, hdr.vcpu);
+		sock_read(r->sock[1], &ev, sizeof(ev));
+		tool_record(r, now_ns(), &prev, ev.timestamp_ns);
+		TEST_ASSERT(ev.id == r->row->event && ev.seq == hdr.seq,
+			    "socket: event %u seq %u in message seq %u",
+			    ev.id, ev.seq, hdr.seq);
+		memset(&msg, 0, sizeof(msg));
+		msg.hdr.id = KVMI_MSG_REPLY;
+		msg.hdr.size = sizeof(msg.reply);
+		msg.hdr.seq = hdr.seq;
+		msg.reply.seq = ev.seq;
+		msg.reply.event = ev.id;
+		msg.reply.action = r->row->action;
+		TEST_ASSERT(send(r->sock[1], &msg, sizeof(msg), MSG_NOSIGNAL) ==
+			    sizeof(msg), "send(socket): %s", strerror(errno));
+		progress(r->row->name, r->seen, r->n);
+	}
+	return NULL;
+}
+
+static void sock_attach(struct run *r, uint16_t event)
+{
+	struct kvmi_open op = kvmi_open_args();
+
+	TEST_ASSERT(!socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				r->sock), "socketpair: %s", strerror(errno));
+	op.transport = KVMI_TRANSPORT_SOCKET;
+	op.transport_fd = r->sock[0];
+	r->fd = __kvmi_open(r->vm->fd, &op);
+	TEST_ASSERT(r->fd >= 0, "KVM_INTROSPECTION_OPEN(socket): %s",
+		    strerror(errno));
+	/* The kernel holds its own reference on its end. */
+	close(r->sock[0]);
+	r->sock[0] = -1;
+	kvmi_set_wait_mode(r->fd, KVMI_ALL_VCPUS, KVMI_WAIT_BLOCK, 0);
+	kvmi_control_events(r->fd, KVMI_ALL_VCPUS, event, 1);
+}
+
+static void sock_detach(struct run *r)
+{
+	close(r->fd);
+	close(r->sock[1]);
+}
+
+/* Whether this kernel has the socket transport (KVMI_FEATURE_SOCKET). */
+static int socket_supported(void)
+{
+	struct kvm_vm *vm = vm_create_barebones();
+	struct kvmi_version ver = { .size = sizeof(ver) };
+	int fd, r;
+
+	__vm_vcpu_add(vm, 0);
+	fd = kvmi_open(vm);
+	r = ioctl(fd, KVMI_IOCTL_GET_VERSION, &ver);
+	close(fd);
+	kvm_vm_free(vm);
+	return !r && (ver.features & KVMI_FEATURE_SOCKET);
+}
+
 /* Userspace forwarding: what the VMM thread sends the tool per event. */
 struct fwd_msg {
 	uint64_t seq;
@@ -738,6 +841,8 @@ static void run_row_round(struct row *row, uint64_t n)
 
 	if (row->lib)
 		lib_attach(&r, row->mode, row->event);
+	else if (row->sock)
+		sock_attach(&r, row->event);
 	else if (row->event)
 		kvmi_attach(&r, row->mode, row->event, row->param);
 	else if (row->hooked)
@@ -757,7 +862,7 @@ static void run_row_round(struct row *row, uint64_t n)
 		WRITE_ONCE(r.stop, 1);
 		if (row->tool == fwd_tool)
 			shutdown(r.sock[0], SHUT_RDWR);
-		else if (!row->lib)	/* lib_tool stops after n events */
+		else if (!row->lib && !row->sock) /* the others stop at n */
 			TEST_ASSERT(write(r.notify, &(uint64_t){1}, 8) == 8,
 				    "write(notify)");
 		pthread_join(tool, NULL);
@@ -782,6 +887,8 @@ static void run_row_round(struct row *row, uint64_t n)
 		close(r.sock[0]);
 		close(r.sock[1]);
 	}
+	if (row->sock)
+		sock_detach(&r);
 	lib_detach(&r);
 	kvmi_detach(&r);
 	free(r.cycle);
@@ -793,6 +900,9 @@ static struct row rows[] = {
 	{ .name = "tsc", .kind = G_TSC },
 	{ .name = "exit_io", .kind = G_EXIT_IO },
 	{ .name = "usfwd", .kind = G_INT3, .tool = fwd_tool },
+	/* The seed's transport: the same HYPERCALL round trip, CONTINUE. */
+	{ .name = "socket", .kind = G_HYPERCALL, .tool = sock_tool,
+	  .event = KVMI_EVENT_HYPERCALL, .mode = KVMI_WAIT_BLOCK, .sock = 1 },
 	/* Each libkvmi row right after the raw-ABI row of its mode. */
 	{ .name = "kvmi_block", .kind = G_HYPERCALL, .tool = kvmi_tool,
 	  .event = KVMI_EVENT_HYPERCALL, .mode = KVMI_WAIT_BLOCK },
@@ -1166,7 +1276,16 @@ int main(int argc, char **argv)
 	mkdir(opt_out, 0755);
 
 	for (i = 0; i < NR_ROWS; i++) {
-		if (!rows[i].event || !wanted(argc, argv, rows[i].name) ||
+		if (!rows[i].sock || !wanted(argc, argv, rows[i].name) ||
+		    socket_supported())
+			continue;
+		rows[i].skip = 1;
+		fprintf(stderr, "bench: %s skipped: this kernel has no socket "
+			"transport (KVMI_FEATURE_SOCKET)\n", rows[i].name);
+	}
+	for (i = 0; i < NR_ROWS; i++) {
+		if (rows[i].skip || !rows[i].event ||
+		    !wanted(argc, argv, rows[i].name) ||
 		    event_supported(rows[i].event))
 			continue;
 		rows[i].skip = 1;

@@ -31,6 +31,11 @@ ROWS = [
      "INT3, KVM_GUESTDBG_USE_SW_BP, KVM_EXIT_DEBUG, VMM thread, "
      "KVM_GET_REGS, unix socket to the tool thread and back, "
      "KVM_SET_REGS (RIP+1), KVM_RUN: stock KVM today"),
+    ("socket", "socket transport (seed)",
+     "HYPERCALL event over KVMI_TRANSPORT_SOCKET, the earlier KVMi "
+     "postings' model: the vCPU writes the event message to a unix stream "
+     "socket and sleeps, the tool blocks in recv() and sends the reply "
+     "message, the kernel's receive thread wakes the vCPU"),
     ("kvmi_block", "kvmi-ring block",
      "HYPERCALL event; vCPU sleeps at once, tool sleeps on the notify "
      "eventfd, reply kicks the vCPU"),
@@ -85,7 +90,12 @@ ROWS = [
     ("kvmi_pf_poll", "kvmi-ring PAGE_FAULT write poll",
      "the same, poll mode"),
 ]
-REF = "usfwd"   # ratios are against this row (no socket transport yet)
+# Ratios are against the socket transport's row, the earlier KVMi
+# postings' model, or against userspace forwarding when it didn't run (a
+# kernel without the socket transport). main() sets REF.
+REF = "usfwd"
+REF_SHORT = {"socket": "sock", "usfwd": "fwd"}
+REF_LONG = {"socket": "the socket transport", "usfwd": "userspace forwarding"}
 # The user library's rows and the raw-ABI row of the same mode (issue 6).
 LIB = [("lib_block", "kvmi_block", "block"),
        ("lib_hybrid", "kvmi_hybrid", "hybrid"),
@@ -415,13 +425,14 @@ def write_markdown(path, res):
     out = ["Measured %s on %s (%s cores, Linux %s); L1: QEMU %s TCG, "
            "-cpu max (nested SVM), %s vCPUs, Linux %s. %s events per row in "
            "%s interleaved rounds. Round trip in us, measured in the L2 "
-           "guest with the TSC; ratios against userspace forwarding." % (
-               m.get("date", "?")[:10], m.get("host_cpu", "?"),
+           "guest with the TSC; ratios against %s." % (
+               REF_LONG[REF], m.get("date", "?")[:10], m.get("host_cpu", "?"),
                m.get("host_cpus", "?"), m.get("host_kernel", "?"),
                m.get("qemu", "?"), m.get("l1_cpus", "?"),
                m.get("l1_kernel", "?"), meta.get("iterations", "?"),
                meta.get("rounds", "?")), "",
-           "| row | p50 | p90 | p99 | p99.9 | p50 vs fwd | p99 vs fwd |",
+           "| row | p50 | p90 | p99 | p99.9 | p50 vs %s | p99 vs %s |" % (
+               REF_SHORT[REF], REF_SHORT[REF]),
            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     if res.get("targets_from") != "guest":
         out[1:1] = ["The guest TSC was unreliable in this run: the ratios "
@@ -521,12 +532,16 @@ def main():
     tsc_ok = machine.get("l1_tsc_stable", 1) != 0 and not suspect
     basis = "guest" if tsc_ok else "tool_cycle"
 
+    global REF
+    REF = "socket" if rows.get("socket", {}).get(basis) else "usfwd"
+    for rn in dict.fromkeys((REF, "usfwd")):
+        rr = rows.get(rn, {}).get(basis)
+        for r in rows.values():
+            g = r[basis]
+            if rr and g:
+                r["ratio_p50_vs_" + rn] = round(g["p50"] / rr["p50"], 3)
+                r["ratio_p99_vs_" + rn] = round(g["p99"] / rr["p99"], 3)
     ref = rows.get(REF, {}).get(basis)
-    for r in rows.values():
-        g = r[basis]
-        if ref and g:
-            r["ratio_p50_vs_" + REF] = round(g["p50"] / ref["p50"], 3)
-            r["ratio_p99_vs_" + REF] = round(g["p99"] / ref["p99"], 3)
 
     # The user library against the raw ABI, mode by mode: the ratios of
     # the p50s and of the means (on the figures the targets use), and
@@ -606,8 +621,8 @@ def main():
     pexits = perf_exits(a.raw)
     writes = write_events(rows, basis, a.raw, meta)
 
-    # Targets of issue 7, against the userspace-forwarding row until the
-    # socket transport exists.
+    # Targets of issue 7, against the socket transport's row (against the
+    # userspace-forwarding row on a kernel without it).
     targets = []
 
     def p50(n):
@@ -642,6 +657,7 @@ def main():
                 targets.append(target(
                     "%s p50 <= %.2fx %s p50" % (n, lim, REF),
                     p50(n) / ref["p50"], lim,
+                    "" if REF == "socket" else
                     "issue 7 sets it against the socket transport; "
                     "measured against userspace forwarding"))
         for n in ("kvmi_block", "kvmi_hybrid", "kvmi_poll", "kvmi_bp_block",
@@ -690,13 +706,13 @@ def main():
         if t["met"] is not False:
             continue
         n = t["target"].split()[0]
-        if n in rows and ref and floor and "usfwd" in t["target"] and \
+        if n in rows and ref and floor and REF in t["target"] and \
                 "p50" in t["target"]:
             t["note"] = ("every L2 exit costs %.1f us here (exit_io p50, "
-                         "nested SVM emulated by TCG), %.2fx usfwd p50 by "
+                         "nested SVM emulated by TCG), %.2fx %s p50 by "
                          "itself: no event can go below that ratio on this "
                          "machine; %s adds %.1f us to the exit" % (
-                             floor / 1000.0, floor / ref["p50"], n,
+                             floor / 1000.0, floor / ref["p50"], REF, n,
                              (p50(n) - floor) / 1000.0))
         elif n in rows and floor and "exit_io" in t["target"]:
             t["note"] = ("%s p50 %.1f us, the bare exit %.1f us: the event "
@@ -777,7 +793,8 @@ def main():
     mark = "" if tsc_ok else "*"
     hdr = "%-28s %9s %9s %9s %9s %8s %8s %9s %9s" % (
         "round trip, us (guest TSC)", "p50", "p90", "p99", "p99.9",
-        "p50/fwd" + mark, "p99/fwd" + mark, "tool p50", "deliv p50")
+        "p50/%s" % REF_SHORT[REF] + mark, "p99/%s" % REF_SHORT[REF] + mark,
+        "tool p50", "deliv p50")
     pr(hdr)
     pr("-" * len(hdr))
     for name, label, _ in ROWS:
@@ -791,7 +808,9 @@ def main():
             times(r.get("ratio_p99_vs_" + REF)),
             us(r["tool_cycle"]["p50"]) if r["tool_cycle"] else "-",
             us(r["delivery"]["p50"]) if r["delivery"] else "-"))
-    pr("(fwd = the userspace-forwarding row; tool p50 = event-to-event "
+    pr("(%s = the %s row; tool p50 = event-to-event " % (
+        REF_SHORT[REF], "socket-transport" if REF == "socket" else
+        "userspace-forwarding") +
        "period at the tool; deliv p50 = publish or exit to the tool seeing it;")
     pr(" TSC read overhead p50 %s ns, not subtracted)" %
        (tsc["p50"] if tsc else "?"))

@@ -146,6 +146,23 @@ mkdir -p "$tmp/raw_nofwd" && cp "$raw"/* "$tmp/raw_nofwd/" && rm "$tmp/raw_nofwd
 check "without the forwarding row its ratios are '-', not nan" bash -c \
 	"python3 '$here/report.py' --raw '$tmp/raw_nofwd' --machine '$tmp/machine.txt' --out '$tmp/out4' |
 	 grep -E '^kvmi-ring poll +18\.0 .* - +- ' && ! grep -q nan '$tmp/out4/table.md'"
+mkdir -p "$tmp/raw_sock" && cp "$raw"/* "$tmp/raw_sock/"
+for what in guest cycle delivery; do
+	seq 1 100 | awk '{ print $1 * 7200 }' > "$tmp/raw_sock/socket.$what"
+done
+check "report.py runs with the socket transport's row" python3 "$here/report.py" \
+	--raw "$tmp/raw_sock" --machine "$tmp/machine.txt" --out "$tmp/out_sock"
+check "then the ratios and targets are against the socket row" \
+	python3 -c 'import json, sys
+r = json.load(open(sys.argv[1])); t = {x["target"]: x for x in r["targets"]}
+sys.exit(not (r["rows"]["kvmi_poll"]["ratio_p50_vs_socket"] == 0.05 and
+	      r["rows"]["kvmi_poll"]["ratio_p50_vs_usfwd"] == 0.09 and
+	      t["kvmi_poll p50 <= 0.10x socket p50"]["met"] is True and
+	      t["kvmi_block p50 <= 0.50x socket p50"]["met"] is True and
+	      "kvmi_poll p50 <= 0.10x usfwd p50" not in t))' "$tmp/out_sock/results.json"
+check "table.md names the socket row as the reference" bash -c \
+	"grep -q '| p50 vs sock | p99 vs sock |' '$tmp/out_sock/table.md' &&
+	 grep -q '| socket transport (seed) | 360.0 |.*| 1.00x | 1.00x |' '$tmp/out_sock/table.md'"
 check "table.md is written" grep -q "| kvmi-ring poll | 18.0 |" "$out/table.md"
 check "CR and MSR write events against the same write un-introspected" \
 	q '[(o["row"], o["baseline"], o["mode"], o["ratio_p50"], o["added_p50_ns"], o["ratio_p50_paired"]) for o in r["write_events"]] == [("kvmi_cr_block", "cr4", "block", 5.0, 200000, 5.0), ("kvmi_cr_poll", "cr4", "poll", 2.0, 50000, 2.0), ("kvmi_msr_poll", "msr", "poll", 3.75, 110000, 3.75), ("kvmi_pf_poll", "pgwrite", "poll", 400.0, 199500, 400.0)]'
