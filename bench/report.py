@@ -426,11 +426,11 @@ def write_markdown(path, res):
            "-cpu max (nested SVM), %s vCPUs, Linux %s. %s events per row in "
            "%s interleaved rounds. Round trip in us, measured in the L2 "
            "guest with the TSC; ratios against %s." % (
-               REF_LONG[REF], m.get("date", "?")[:10], m.get("host_cpu", "?"),
+               m.get("date", "?")[:10], m.get("host_cpu", "?"),
                m.get("host_cpus", "?"), m.get("host_kernel", "?"),
                m.get("qemu", "?"), m.get("l1_cpus", "?"),
                m.get("l1_kernel", "?"), meta.get("iterations", "?"),
-               meta.get("rounds", "?")), "",
+               meta.get("rounds", "?"), REF_LONG[REF]), "",
            "| row | p50 | p90 | p99 | p99.9 | p50 vs %s | p99 vs %s |" % (
                REF_SHORT[REF], REF_SHORT[REF]),
            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -815,7 +815,8 @@ def main():
     pr(" TSC read overhead p50 %s ns, not subtracted)" %
        (tsc["p50"] if tsc else "?"))
     if meta.get("skipped"):
-        pr("skipped (the kernel lacks the event): %s" % meta["skipped"])
+        pr("skipped (the kernel lacks the event or the transport): %s" %
+           meta["skipped"])
     if not tsc_ok:
         pr("WARNING: the guest TSC figures are not to be trusted in this run "
            "(L1 TSC stable: %s; guest p50 > 1.1x tool p50 in: %s);" % (

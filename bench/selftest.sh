@@ -160,6 +160,9 @@ sys.exit(not (r["rows"]["kvmi_poll"]["ratio_p50_vs_socket"] == 0.05 and
 	      t["kvmi_poll p50 <= 0.10x socket p50"]["met"] is True and
 	      t["kvmi_block p50 <= 0.50x socket p50"]["met"] is True and
 	      "kvmi_poll p50 <= 0.10x usfwd p50" not in t))' "$tmp/out_sock/results.json"
+check "table.md's header: the machine, then the reference row" bash -c \
+	"head -n 1 '$tmp/out_sock/table.md' | grep -q '^Measured .* on Host CPU (2 cores, Linux 6.1.0); L1: QEMU 10.0.2 TCG, .*; ratios against the socket transport\.\$' &&
+	 head -n 1 '$out/table.md' | grep -q 'on Host CPU (2 cores.*; ratios against userspace forwarding\.\$'"
 check "table.md names the socket row as the reference" bash -c \
 	"grep -q '| p50 vs sock | p99 vs sock |' '$tmp/out_sock/table.md' &&
 	 grep -q '| socket transport (seed) | 360.0 |.*| 1.00x | 1.00x |' '$tmp/out_sock/table.md'"
