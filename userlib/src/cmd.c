@@ -34,6 +34,21 @@ static int wait_result(struct kvmi_vcpu *v, uint32_t c)
 	return 0;
 }
 
+/* The command as a KVMI_MSG_VCPU_COMMAND, its result as a message. */
+static int sock_command(struct kvmi_vcpu *v, uint16_t id, const void *args,
+			size_t args_size, uint32_t c,
+			struct kvmi_cmd_result *res)
+{
+	struct kvmi_cmd cmd;
+
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.seq = c;
+	cmd.id = id;
+	if (args_size)
+		memcpy(&cmd.args, args, args_size);
+	return kvmi__sock_command(v->dom, v->index, &cmd, res);
+}
+
 /**
  * kvmi_vcpu_command() - run vCPU command @id with @args_size bytes of
  * arguments; copy up to @result_size bytes of its result. Returns 0, the
@@ -48,6 +63,7 @@ int kvmi_vcpu_command(struct kvmi_vcpu *vcpu, uint16_t id,
 {
 	struct kvmi_cmd *cmd = vcpu->cmd;
 	const struct kvmi_cmd_result *res = vcpu->res;
+	struct kvmi_cmd_result sres;
 	uint32_t c;
 	int32_t err;
 	int r;
@@ -60,6 +76,24 @@ int kvmi_vcpu_command(struct kvmi_vcpu *vcpu, uint16_t id,
 		return vcpu->dom->cmd_check[id - KVMI_CMD_VCPU_FIRST];
 	if (!vcpu->cur)
 		return -ENOENT;
+
+	if (vcpu->dom->sock) {
+		c = vcpu->cmd_seq + 1;
+		if (!c)
+			c = 1;
+		vcpu->cmd_seq = c;
+		r = sock_command(vcpu, id, args, args_size, c, &sres);
+		if (r)
+			return r;
+		if (sres.id != id || sres.seq != c || sres.error > 0 ||
+		    sres.error < -4095)
+			return -EBADMSG;
+		if (sres.error)
+			return sres.error;
+		if (result_size)
+			memcpy(result, &sres.result, result_size);
+		return 0;
+	}
 
 	cmd->id = id;
 	cmd->flags = 0;

@@ -37,6 +37,9 @@ __cold int kvmi_dom_pollfd(struct kvmi_dom *dom)
 	r = ep_add(epfd, dom->notify_fd, EPOLLIN);
 	if (!r && dom->fd >= 0)
 		r = ep_add(epfd, dom->fd, EPOLLPRI);
+	/* The socket: readable for a message, or at its end. */
+	if (!r && dom->sock)
+		r = ep_add(epfd, kvmi__sock_fd(dom), EPOLLIN);
 	for (i = 0; !r && i < dom->max_vcpus; i++)
 		if (dom->vcpus[i].notify_fd >= 0)
 			r = ep_add(epfd, dom->vcpus[i].notify_fd, EPOLLIN);
@@ -45,6 +48,9 @@ __cold int kvmi_dom_pollfd(struct kvmi_dom *dom)
 		return r;
 	}
 	dom->epfd = epfd;
+	/* Events another thread reads off the socket ring notify_fd. */
+	if (dom->sock)
+		kvmi__sock_notify(dom);
 	return epfd;
 }
 
@@ -78,6 +84,9 @@ int kvmi_dom_dispatch(struct kvmi_dom *dom, kvmi_event_fn fn, void *arg)
 	n = kvmi_dom_nr_vcpus(dom);
 	for (i = 0; i < n; i++)
 		drain(dom->vcpus[i].notify_fd);
+	/* The socket: queue every message waiting in it. */
+	if (dom->sock)
+		kvmi__sock_pump(dom);
 	for (i = 0; i < n; i++) {
 		struct kvmi_vcpu *v = &dom->vcpus[i];
 
@@ -94,7 +103,8 @@ int kvmi_dom_dispatch(struct kvmi_dom *dom, kvmi_event_fn fn, void *arg)
 			return r;
 		count++;
 	}
-	if (!count && kvmi__detached(dom))
+	if (!count && (kvmi__detached(dom) ||
+		       (dom->sock && kvmi__sock_ended(dom))))
 		return -ENODEV;
 	return count;
 }

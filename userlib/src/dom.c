@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -124,7 +125,8 @@ __cold int kvmi__dom_setup(struct kvmi_dom *dom)
 	dom->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (dom->kick_fd < 0)
 		return -errno;
-	if (dom->fd < 0)
+	/* The socket transport rings no doorbell. */
+	if (dom->fd < 0 || dom->sock)
 		return 0;
 	return kvmi_dom_set_doorbells(dom, KVMI_ALL_VCPUS,
 				      KVMI_DOORBELL_NOTIFY | KVMI_DOORBELL_KICK,
@@ -171,6 +173,7 @@ __cold void kvmi__dom_free(struct kvmi_dom *dom)
 		close(dom->kick_fd);
 	if (dom->fd >= 0)
 		close(dom->fd);
+	kvmi__sock_free(dom, false);
 	free(dom->vcpus);
 	free(dom);
 }
@@ -182,8 +185,11 @@ static __cold void *map_area(int fd, uint64_t off, uint64_t size, int prot)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-/* Discover, validate, map and set up a dom around introspection fd @fd. */
-static __cold int dom_init(struct kvmi_dom *dom)
+/*
+ * Discover, validate, map and set up a dom around introspection fd @fd,
+ * and socket @sock_fd if not -1 (KVMI_TRANSPORT_SOCKET).
+ */
+static __cold int dom_init(struct kvmi_dom *dom, int sock_fd)
 {
 	uint32_t id;
 	int r;
@@ -197,6 +203,13 @@ static __cold int dom_init(struct kvmi_dom *dom)
 	r = kvmi__validate(&dom->ver, &dom->lo);
 	if (r)
 		return r;
+	if (sock_fd >= 0) {
+		if (!(dom->ver.features & KVMI_FEATURE_SOCKET))
+			return -EPROTONOSUPPORT;
+		r = kvmi__sock_attach(dom, sock_fd);
+		if (r)
+			return r;
+	}
 
 	dom->vm = map_area(dom->fd, dom->lo.vm_offset, dom->lo.vm_size,
 			   PROT_READ);
@@ -243,7 +256,7 @@ __cold int kvmi_dom_from_fd(int introspection_fd, struct kvmi_dom **domp)
 	if (!dom)
 		return -ENOMEM;
 	dom->fd = introspection_fd;
-	r = dom_init(dom);
+	r = dom_init(dom, -1);
 	if (r) {
 		dom->fd = -1;	/* the caller keeps it */
 		kvmi__dom_free(dom);
@@ -251,6 +264,67 @@ __cold int kvmi_dom_from_fd(int introspection_fd, struct kvmi_dom **domp)
 	}
 	*domp = dom;
 	return 0;
+}
+
+/**
+ * kvmi_dom_from_socket() - wrap an introspection fd opened with the socket
+ * transport and the tool's end of its socket (opened here, or both
+ * received from the VMM). On success the dom owns both fds.
+ */
+__cold int kvmi_dom_from_socket(int introspection_fd, int sock_fd,
+				struct kvmi_dom **domp)
+{
+	struct kvmi_dom *dom;
+	int r;
+
+	if (introspection_fd < 0 || sock_fd < 0 || !domp)
+		return -EINVAL;
+	dom = dom_alloc();
+	if (!dom)
+		return -ENOMEM;
+	dom->fd = introspection_fd;
+	r = dom_init(dom, sock_fd);
+	if (r) {
+		dom->fd = -1;	/* the caller keeps both */
+		kvmi__sock_free(dom, true);
+		kvmi__dom_free(dom);
+		return r;
+	}
+	*domp = dom;
+	return 0;
+}
+
+/**
+ * kvmi_dom_open_socket() - open introspection on a VM fd with the socket
+ * transport: a new socket pair, one end handed to the kernel. The VM fd
+ * stays the caller's; the dom owns the introspection fd and the socket.
+ */
+__cold int kvmi_dom_open_socket(int vm_fd, struct kvmi_dom **domp)
+{
+	int sv[2], fd, r;
+
+	if (!domp)
+		return -EINVAL;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	fd = kvmi_vm_open_socket(vm_fd, sv[1]);
+	close(sv[1]);	/* the kernel holds its own reference */
+	if (fd < 0) {
+		close(sv[0]);
+		return fd;
+	}
+	r = kvmi_dom_from_socket(fd, sv[0], domp);
+	if (r) {
+		close(fd);
+		close(sv[0]);
+	}
+	return r;
+}
+
+/* KVMI_TRANSPORT_RING or KVMI_TRANSPORT_SOCKET. */
+int kvmi_dom_transport(const struct kvmi_dom *dom)
+{
+	return dom->sock ? KVMI_TRANSPORT_SOCKET : KVMI_TRANSPORT_RING;
 }
 
 /**
@@ -314,6 +388,28 @@ int kvmi__dom_simulated(const struct kvmi_version *ver,
 	for (r = 0; r < 64; r++)
 		dom->cmd_check[r] = 0;
 	r = kvmi__dom_setup(dom);
+	if (r) {
+		kvmi__dom_free(dom);
+		return r;
+	}
+	*domp = dom;
+	return 0;
+}
+
+int kvmi__dom_simulated_socket(const struct kvmi_version *ver,
+			       const struct kvmi_layout *lo, void *vm,
+			       void *kernel, void *tool, int sock_fd,
+			       struct kvmi_dom **domp)
+{
+	struct kvmi_dom *dom;
+	int r;
+
+	if (!(ver->features & KVMI_FEATURE_SOCKET))
+		return -EPROTONOSUPPORT;
+	r = kvmi__dom_simulated(ver, lo, vm, kernel, tool, &dom);
+	if (r)
+		return r;
+	r = kvmi__sock_attach(dom, sock_fd);
 	if (r) {
 		kvmi__dom_free(dom);
 		return r;

@@ -73,6 +73,8 @@ struct kvmi_vcpu {
 	struct kvmi_tool_mode tool;
 } __attribute__((aligned(64)));
 
+struct kvmi_sock;	/* sock.c */
+
 /* Sizes of the records this library was built with. */
 #define KVMI_VERSION_SIZE_MIN	offsetof(struct kvmi_version, padding)
 
@@ -94,6 +96,8 @@ struct kvmi_dom {
 
 	uint32_t max_vcpus;
 	struct kvmi_vcpu *vcpus;	/* max_vcpus of them */
+
+	struct kvmi_sock *sock;	/* KVMI_TRANSPORT_SOCKET; NULL: the ring */
 };
 
 /* dom.c */
@@ -108,6 +112,25 @@ __hidden int kvmi__kick(struct kvmi_vcpu *v);
 __hidden bool kvmi__detached(const struct kvmi_dom *dom);
 __hidden int kvmi__answer_pending(struct kvmi_vcpu *v);
 
+/* sock.c: the socket transport (section 22) */
+__hidden int kvmi__sock_attach(struct kvmi_dom *dom, int sock_fd);
+__hidden void kvmi__sock_free(struct kvmi_dom *dom, bool keep_fd);
+__hidden int kvmi__sock_fd(const struct kvmi_dom *dom);
+__hidden void kvmi__sock_notify(struct kvmi_dom *dom);
+__hidden bool kvmi__sock_ended(struct kvmi_dom *dom);
+__hidden bool kvmi__sock_unhook(struct kvmi_dom *dom);
+__hidden int kvmi__sock_pump(struct kvmi_dom *dom);
+__hidden int kvmi__sock_take_event(struct kvmi_dom *dom, uint32_t idx,
+				   struct kvmi_event *ev, int ms);
+__hidden const struct kvmi_event *
+kvmi__sock_peek_event(struct kvmi_dom *dom, uint32_t idx);
+__hidden int kvmi__sock_send(struct kvmi_dom *dom, uint16_t id, uint32_t seq,
+			     uint32_t vcpu, const void *payload,
+			     uint32_t size);
+__hidden int kvmi__sock_command(struct kvmi_dom *dom, uint32_t idx,
+				const struct kvmi_cmd *cmd,
+				struct kvmi_cmd_result *res);
+
 /*
  * For the host unit tests (no KVM): a dom over memory the test owns, with
  * no introspection fd; the test plays the kernel. Not exported by the
@@ -116,6 +139,11 @@ __hidden int kvmi__answer_pending(struct kvmi_vcpu *v);
 int kvmi__dom_simulated(const struct kvmi_version *ver,
 			const struct kvmi_layout *lo, void *vm, void *kernel,
 			void *tool, struct kvmi_dom **domp);
+/* The same with the socket transport: the test holds @sock_fd's peer. */
+int kvmi__dom_simulated_socket(const struct kvmi_version *ver,
+			       const struct kvmi_layout *lo, void *vm,
+			       void *kernel, void *tool, int sock_fd,
+			       struct kvmi_dom **domp);
 int kvmi__dom_notify_fd(const struct kvmi_dom *dom);
 int kvmi__dom_kick_fd(const struct kvmi_dom *dom);
 int kvmi__vcpu_notify_fd(const struct kvmi_vcpu *v);

@@ -127,6 +127,9 @@ int kvmi_dom_set_wait_mode(struct kvmi_dom *dom, uint32_t vcpu,
 	r = kvmi__ioctl(dom->fd, KVMI_IOCTL_SET_WAIT_MODE, &wm);
 	if (r)
 		return r;
+	/* The socket: the tool always sleeps in poll(); the vCPU side only. */
+	if (dom->sock)
+		return 0;
 	if (vcpu != KVMI_ALL_VCPUS)
 		return kvmi_vcpu_set_tool_mode(&dom->vcpus[vcpu], mode, spin_ns);
 	/* The pages of vCPUs not created yet can't be touched (SIGBUS). */

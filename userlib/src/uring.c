@@ -108,7 +108,7 @@ int kvmi_uring_add(struct kvmi_uring *loop, struct kvmi_dom *dom,
 		   kvmi_event_fn fn, void *arg)
 {
 	struct kvmi_uring_dom *ud;
-	uint32_t i, n = 2;
+	uint32_t i, n = 3;
 	int r = 0;
 
 	if (!loop || !dom || !fn)
@@ -127,6 +127,10 @@ int kvmi_uring_add(struct kvmi_uring *loop, struct kvmi_dom *dom,
 	watch(ud, dom->notify_fd, POLLIN);
 	if (dom->fd >= 0)
 		watch(ud, dom->fd, POLLPRI);
+	if (dom->sock) {
+		watch(ud, kvmi__sock_fd(dom), POLLIN);
+		kvmi__sock_notify(dom);
+	}
 	for (i = 0; i < dom->max_vcpus; i++)
 		if (dom->vcpus[i].notify_fd >= 0)
 			watch(ud, dom->vcpus[i].notify_fd, POLLIN);

@@ -54,6 +54,8 @@ static inline uint32_t new_event(const struct kvmi_vcpu *v)
  */
 const struct kvmi_event *kvmi_vcpu_peek_event(struct kvmi_vcpu *vcpu)
 {
+	if (vcpu->dom->sock)
+		return kvmi__sock_peek_event(vcpu->dom, vcpu->index);
 	return new_event(vcpu) ? vcpu->ev : NULL;
 }
 
@@ -69,6 +71,17 @@ static bool event_malformed(const struct kvmi_vcpu *v,
 	       ev->regs.groups & ~KVMI_REGS_ALL;
 }
 
+/* An event taken from the socket becomes the vCPU's current event. */
+static int sock_popped(struct kvmi_vcpu *v, struct kvmi_event *ev, int r)
+{
+	if (r)
+		return r == -EAGAIN && kvmi__detached(v->dom) ? -ENODEV : r;
+	v->last = ev->seq;
+	v->cur = ev->seq;
+	v->cur_id = ev->id;
+	return event_malformed(v, ev) ? -EBADMSG : 0;
+}
+
 /**
  * kvmi_vcpu_pop_event() - copy the new event into @ev and make it the
  * event this vCPU's thread is handling (the one kvmi_vcpu_reply() and the
@@ -80,6 +93,10 @@ int kvmi_vcpu_pop_event(struct kvmi_vcpu *vcpu, struct kvmi_event *ev)
 {
 	uint32_t s;
 
+	if (vcpu->dom->sock)
+		return sock_popped(vcpu, ev,
+				   kvmi__sock_take_event(vcpu->dom, vcpu->index,
+							 ev, 0));
 	for (;;) {
 		s = new_event(vcpu);
 		if (!s)
@@ -112,6 +129,27 @@ int kvmi__kick(struct kvmi_vcpu *v)
 
 #define KVMI_REPLY_KNOWN	(KVMI_REPLY_SET_REGS | KVMI_REPLY_SINGLESTEP)
 
+/* The reply as a KVMI_MSG_REPLY; the event is answered even if it fails. */
+static int sock_reply(struct kvmi_vcpu *v, uint8_t action, uint32_t flags,
+		      const struct kvmi_x86_regs *regs,
+		      const union kvmi_reply_data *data)
+{
+	struct kvmi_reply rp;
+
+	memset(&rp, 0, sizeof(rp));
+	rp.seq = v->cur;
+	rp.event = v->cur_id;
+	rp.action = action;
+	rp.flags = flags;
+	if (data)
+		memcpy(&rp.data, data, sizeof(rp.data));
+	if (flags & KVMI_REPLY_SET_REGS)
+		memcpy(&rp.regs, regs, sizeof(rp.regs));
+	v->cur = 0;
+	return kvmi__sock_send(v->dom, KVMI_MSG_REPLY, rp.seq, v->index, &rp,
+			       sizeof(rp));
+}
+
 /**
  * kvmi_vcpu_reply() - answer the event popped on this vCPU.
  * @flags: KVMI_REPLY_SET_REGS (then @regs is required: its selected groups
@@ -138,6 +176,8 @@ int kvmi_vcpu_reply(struct kvmi_vcpu *vcpu, uint8_t action, uint32_t flags,
 	if ((flags & KVMI_REPLY_SINGLESTEP) &&
 	    !(vcpu->dom->ver.features & KVMI_FEATURE_SINGLESTEP))
 		return -EOPNOTSUPP;
+	if (vcpu->dom->sock)
+		return sock_reply(vcpu, action, flags, regs, data);
 
 	rp->event = vcpu->cur_id;
 	rp->action = action;
@@ -167,10 +207,24 @@ static uint8_t default_action(uint16_t id)
  */
 __cold int kvmi__answer_pending(struct kvmi_vcpu *v)
 {
+	struct kvmi_event ev;
 	uint32_t s;
 
 	if (kvmi__detached(v->dom))
 		return 0;
+	if (v->dom->sock) {
+		/* An event read and not popped: its vCPU waits in it. */
+		if (!v->cur) {
+			if (kvmi__sock_take_event(v->dom, v->index, &ev, 0))
+				return 0;
+			v->cur = ev.seq;
+			v->cur_id = ev.id;
+		}
+		if (kvmi__sock_ended(v->dom))
+			return 0;
+		return kvmi_vcpu_reply(v, default_action(v->cur_id), 0, NULL,
+				       NULL);
+	}
 	if (!v->cur) {
 		s = new_event(v);
 		/* T7: pairs with the kernel's release of done_seq (K7). */
@@ -222,6 +276,8 @@ __cold int kvmi_vcpu_own_doorbell(struct kvmi_vcpu *vcpu)
 	struct kvmi_dom *dom = vcpu->dom;
 	int notify, kick, r;
 
+	if (dom->sock)
+		return -EOPNOTSUPP;	/* the socket is the doorbell */
 	if (vcpu->notify_fd >= 0)
 		return vcpu->notify_fd;
 	notify = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -266,8 +322,13 @@ int kvmi_vcpu_set_tool_mode(struct kvmi_vcpu *vcpu, uint32_t mode,
 	if (mode > KVMI_WAIT_POLL || (mode != KVMI_WAIT_HYBRID && spin_ns) ||
 	    (mode == KVMI_WAIT_HYBRID && !spin_ns))
 		return -EINVAL;
+	/* The socket: no slot to spin on; HYBRID sleeps at once. */
+	if (vcpu->dom->sock && mode == KVMI_WAIT_POLL)
+		return -EOPNOTSUPP;
 	vcpu->tool.mode = mode;
 	vcpu->tool.spin_ns = spin_ns;
+	if (vcpu->dom->sock)
+		return 0;
 	/* POLL: the tool polls from now on; the kernel needn't ring. */
 	WRITE_ONCE(vcpu->ts->flags, mode == KVMI_WAIT_POLL ? KVMI_TOOL_POLLING : 0);
 	return 0;
@@ -323,6 +384,12 @@ int kvmi_vcpu_wait_event(struct kvmi_vcpu *vcpu, struct kvmi_event *ev,
 	uint64_t cnt;
 	int r, ms;
 
+	if (vcpu->dom->sock) {
+		r = kvmi__sock_take_event(vcpu->dom, vcpu->index, ev,
+					  timeout_ms < 0 ? -1 : timeout_ms);
+		r = sock_popped(vcpu, ev, r);
+		return r == -EAGAIN ? -ETIMEDOUT : r;
+	}
 	r = kvmi_vcpu_pop_event(vcpu, ev);
 	if (r != -EAGAIN)
 		return r;

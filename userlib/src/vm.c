@@ -25,6 +25,22 @@ int kvmi_vm_open(int vm_fd)
 	return kvmi__ioctl(vm_fd, KVM_INTROSPECTION_OPEN, &op);
 }
 
+/*
+ * KVM_INTROSPECTION_OPEN with the socket transport: the kernel takes its
+ * own reference on @sock_fd (one end of a connected AF_UNIX stream socket;
+ * the caller may close it). A new introspection fd, or -errno.
+ */
+int kvmi_vm_open_socket(int vm_fd, int sock_fd)
+{
+	struct kvmi_open op = {
+		.size = sizeof(op),
+		.transport = KVMI_TRANSPORT_SOCKET,
+		.transport_fd = sock_fd,
+	};
+
+	return kvmi__ioctl(vm_fd, KVM_INTROSPECTION_OPEN, &op);
+}
+
 int kvmi_vm_set_allowed(int vm_fd, const struct kvmi_allowed *allowed)
 {
 	if (!allowed)

@@ -52,7 +52,7 @@ extern "C" {
 
 /* The library's version: KVMI_LIB_VERSION_MAJOR.MINOR. */
 #define KVMI_LIB_VERSION_MAJOR	1
-#define KVMI_LIB_VERSION_MINOR	6
+#define KVMI_LIB_VERSION_MINOR	8
 
 struct kvmi_dom;
 struct kvmi_vcpu;
@@ -305,6 +305,21 @@ int kvmi_dom_map_pages(struct kvmi_dom *dom,
 		       uint32_t *done);
 int kvmi_dom_unmap_pages(struct kvmi_dom *dom, void *const *addrs,
 			 uint32_t count, uint32_t *done);
+
+/* ------------------------------------------------------------------ */
+/* The socket transport (since 1.8, KVMI_FEATURE_SOCKET)               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Events, replies and vCPU commands as messages on a socket; the per-vCPU
+ * API is the same (kvmi_vcpu_wait_event(), kvmi_vcpu_reply(), ...).
+ */
+int kvmi_vm_open_socket(int vm_fd, int sock_fd);
+int kvmi_dom_open_socket(int vm_fd, struct kvmi_dom **domp);
+int kvmi_dom_from_socket(int introspection_fd, int sock_fd,
+			 struct kvmi_dom **domp);
+/* KVMI_TRANSPORT_RING or KVMI_TRANSPORT_SOCKET */
+int kvmi_dom_transport(const struct kvmi_dom *dom);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,480 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later OR MIT
+/*
+ * The socket transport (kvmi.rst, section 22): events, replies and vCPU
+ * commands travel as messages on a stream socket instead of through the
+ * vCPU slots. The per-vCPU API stays the same; this file frames, reads
+ * and queues.
+ *
+ * Reading: one thread at a time reads the socket (the "reader"), whichever
+ * thread needs a message: a vCPU thread waiting for its event or its
+ * command's result, kvmi_dom_dispatch(). The reader takes every message
+ * that comes, queues it in the slot of its vCPU (one event and one result
+ * per vCPU: the kernel never sends more), wakes the other waiting threads
+ * and gives the reader role up after each message, so that a thread whose
+ * message was queued by another returns at once. Writing: each message is
+ * written whole under a send lock. Both locks are the dom's; the rule of
+ * the ring transport (one thread at a time per vCPU) is unchanged.
+ *
+ * The end of file, a read or write error, or a message the kernel never
+ * sends (bad flags, size, id, vCPU, a result nobody waits for, a second
+ * event for a vCPU) end the introspection: the socket is shut down (the
+ * kernel detaches, section 22.4) and every call that needs the socket
+ * returns -ENODEV from then on, as the ring transport does once detached.
+ */
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define HDR	sizeof(struct kvmi_msg_hdr)
+
+/* What the library holds for one vCPU. */
+struct kvmi_sock_slot {
+	bool ev_full;		/* an event read, not popped */
+	bool res_wait;		/* a command sent, its result not taken */
+	bool res_full;		/* its result read, not taken */
+	uint32_t res_seq;	/* the seq of that command */
+	struct kvmi_event ev;
+	struct kvmi_cmd_result res;
+} __attribute__((aligned(64)));
+
+struct kvmi_sock {
+	int fd;
+	pthread_mutex_t lock;	/* everything below */
+	pthread_cond_t cond;	/* a message was queued, or nobody reads */
+	pthread_mutex_t tx;	/* one message written at a time */
+	bool reading;		/* a thread is reading: the others wait */
+	bool notify;		/* ring dom->notify_fd for each event queued */
+	bool unhook;		/* KVMI_MSG_UNHOOK was read */
+	int err;		/* 0, or -ENODEV: the connection is over */
+	uint32_t got;		/* bytes read of the message in buf */
+	uint32_t nr;		/* slots */
+	struct kvmi_sock_slot *slots;
+	union {
+		struct kvmi_msg_hdr hdr;
+		uint8_t buf[HDR + KVMI_MSG_MAX_SIZE];
+	} in;
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+__cold int kvmi__sock_attach(struct kvmi_dom *dom, int sock_fd)
+{
+	struct kvmi_sock *s;
+	pthread_condattr_t ca;
+
+	if (dom->ver.event_size > KVMI_MSG_MAX_SIZE ||
+	    dom->ver.cmd_result_size > KVMI_MSG_MAX_SIZE)
+		return -EPROTO;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->nr = dom->lo.max_vcpus;
+	s->slots = aligned_alloc(64, sizeof(*s->slots) * s->nr);
+	if (!s->slots) {
+		free(s);
+		return -ENOMEM;
+	}
+	memset(s->slots, 0, sizeof(*s->slots) * s->nr);
+	s->fd = sock_fd;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->tx, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	dom->sock = s;
+	return 0;
+}
+
+/* Frees the socket state; closes the socket unless @keep_fd. */
+__cold void kvmi__sock_free(struct kvmi_dom *dom, bool keep_fd)
+{
+	struct kvmi_sock *s = dom->sock;
+
+	if (!s)
+		return;
+	if (!keep_fd)
+		close(s->fd);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->tx);
+	free(s->slots);
+	free(s);
+	dom->sock = NULL;
+}
+
+int kvmi__sock_fd(const struct kvmi_dom *dom)
+{
+	return dom->sock->fd;
+}
+
+void kvmi__sock_notify(struct kvmi_dom *dom)
+{
+	pthread_mutex_lock(&dom->sock->lock);
+	dom->sock->notify = true;
+	pthread_mutex_unlock(&dom->sock->lock);
+}
+
+static void ring(struct kvmi_dom *dom)
+{
+	static const uint64_t one = 1;
+
+	/* A full count fails: it polls readable anyway. */
+	if (dom->sock->notify && write(dom->notify_fd, &one, sizeof(one)) < 0)
+		return;
+}
+
+/* The end of the introspection; called with the lock held. */
+static __cold void sock_end(struct kvmi_dom *dom)
+{
+	struct kvmi_sock *s = dom->sock;
+
+	if (s->err)
+		return;
+	s->err = -ENODEV;
+	shutdown(s->fd, SHUT_RDWR);
+	pthread_cond_broadcast(&s->cond);
+	ring(dom);
+}
+
+bool kvmi__sock_ended(struct kvmi_dom *dom)
+{
+	bool r;
+
+	pthread_mutex_lock(&dom->sock->lock);
+	r = dom->sock->err != 0;
+	pthread_mutex_unlock(&dom->sock->lock);
+	return r;
+}
+
+/* The payload size the kernel sends with this header; -1: never sent. */
+static int64_t msg_size(const struct kvmi_dom *dom,
+			const struct kvmi_msg_hdr *h)
+{
+	if (h->flags || h->size > KVMI_MSG_MAX_SIZE)
+		return -1;
+	switch (h->id) {
+	case KVMI_MSG_EVENT:
+		if (h->vcpu >= dom->max_vcpus || !h->seq)
+			return -1;
+		return dom->ver.event_size;
+	case KVMI_MSG_VCPU_RESULT:
+		if (h->vcpu >= dom->max_vcpus)
+			return -1;
+		return dom->ver.cmd_result_size;
+	case KVMI_MSG_UNHOOK:
+		return h->vcpu ? -1 : 0;
+	default:
+		/* VM_RESULT too: the library sends VM commands as ioctls. */
+		return -1;
+	}
+}
+
+/*
+ * Read what there is of the next message, waiting at most @ms (-1: for
+ * ever) once for more. Called by the reader alone, without the lock.
+ * Returns 1 when the message in s->in is whole, 0 if not yet, -EINTR,
+ * -ENODEV (end of file, an error, a malformed header).
+ */
+static int rx_one(struct kvmi_dom *dom, int ms)
+{
+	struct kvmi_sock *s = dom->sock;
+	struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
+	bool waited = false;
+	uint32_t need;
+	int64_t size;
+	ssize_t n;
+
+	for (;;) {
+		need = s->got < HDR ? HDR : HDR + s->in.hdr.size;
+		n = recv(s->fd, s->in.buf + s->got, need - s->got,
+			 MSG_DONTWAIT);
+		if (n > 0) {
+			s->got += n;
+			if (s->got == HDR) {
+				size = msg_size(dom, &s->in.hdr);
+				if (size < 0 || size != s->in.hdr.size)
+					return -ENODEV;
+				if (!size)
+					return 1;
+			} else if (s->got == HDR + s->in.hdr.size) {
+				return 1;
+			}
+			continue;
+		}
+		if (!n)
+			return -ENODEV;		/* end of file, maybe mid-message */
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -ENODEV;
+		if (!ms || waited)
+			return 0;
+		if (poll(&pfd, 1, ms) < 0)
+			return errno == EINTR ? -EINTR : -ENODEV;
+		waited = true;
+	}
+}
+
+/* Queue the whole message in s->in; called with the lock held. */
+static int deliver(struct kvmi_dom *dom)
+{
+	struct kvmi_sock *s = dom->sock;
+	const struct kvmi_msg_hdr *h = &s->in.hdr;
+	const uint8_t *p = s->in.buf + HDR;
+	struct kvmi_sock_slot *sl = &s->slots[h->vcpu];
+
+	s->got = 0;
+	switch (h->id) {
+	case KVMI_MSG_EVENT:
+		/* A vCPU waits in one event at a time: it was not replied. */
+		if (sl->ev_full)
+			return -ENODEV;
+		memcpy(&sl->ev, p, sizeof(sl->ev));
+		sl->ev.seq = h->seq;	/* the header says which event */
+		sl->ev_full = true;
+		ring(dom);
+		return 0;
+	case KVMI_MSG_VCPU_RESULT:
+		if (!sl->res_wait || sl->res_full || h->seq != sl->res_seq)
+			return -ENODEV;
+		memcpy(&sl->res, p, sizeof(sl->res));
+		sl->res_full = true;
+		return 0;
+	default:	/* KVMI_MSG_UNHOOK */
+		s->unhook = true;
+		ring(dom);
+		return 0;
+	}
+}
+
+static bool slot_ready(const struct kvmi_sock_slot *sl, bool want_ev)
+{
+	return want_ev ? sl->ev_full : sl->res_full;
+}
+
+/*
+ * With the lock held: read messages until @sl has what is wanted (@sl
+ * NULL: until none is waiting in the socket), waiting at most @ms (-1: for
+ * ever, 0: not at all). Returns 0 (@sl ready, or drained), -EAGAIN at the
+ * deadline, -EINTR, -ENODEV.
+ */
+static int wait_locked(struct kvmi_dom *dom, struct kvmi_sock_slot *sl,
+		       bool want_ev, int ms)
+{
+	struct kvmi_sock *s = dom->sock;
+	uint64_t deadline = ms > 0 ? mono_ns() + ms * 1000000ULL : 0;
+	struct timespec ts;
+	uint64_t t;
+	int left, r;
+
+	for (;;) {
+		if (sl && slot_ready(sl, want_ev))
+			return 0;
+		if (s->err)
+			return s->err;
+		left = ms;
+		if (deadline) {
+			t = mono_ns();
+			if (t >= deadline)
+				return -EAGAIN;
+			left = (deadline - t + 999999) / 1000000;
+		}
+		if (s->reading) {
+			if (!ms)
+				return sl ? -EAGAIN : 0;
+			if (!deadline) {
+				pthread_cond_wait(&s->cond, &s->lock);
+				continue;
+			}
+			ts.tv_sec = deadline / 1000000000ULL;
+			ts.tv_nsec = deadline % 1000000000ULL;
+			pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+			continue;
+		}
+		s->reading = true;
+		pthread_mutex_unlock(&s->lock);
+		r = rx_one(dom, sl ? left : 0);
+		pthread_mutex_lock(&s->lock);
+		s->reading = false;
+		if (r > 0)
+			r = deliver(dom);
+		if (r == -ENODEV)
+			sock_end(dom);
+		pthread_cond_broadcast(&s->cond);
+		if (r == -EINTR)
+			return r;
+		if (!r && !sl)
+			return 0;	/* drained */
+		if (!r && !ms && !slot_ready(sl, want_ev))
+			return -EAGAIN;
+	}
+}
+
+/* Read every message waiting in the socket (kvmi_dom_dispatch()). */
+int kvmi__sock_pump(struct kvmi_dom *dom)
+{
+	int r;
+
+	pthread_mutex_lock(&dom->sock->lock);
+	r = wait_locked(dom, NULL, false, 0);
+	pthread_mutex_unlock(&dom->sock->lock);
+	return r;
+}
+
+/*
+ * The next event of vCPU @idx, waiting at most @ms. Returns 0, -EAGAIN,
+ * -EINTR or -ENODEV.
+ */
+int kvmi__sock_take_event(struct kvmi_dom *dom, uint32_t idx,
+			  struct kvmi_event *ev, int ms)
+{
+	struct kvmi_sock *s = dom->sock;
+	struct kvmi_sock_slot *sl = &s->slots[idx];
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	r = wait_locked(dom, sl, true, ms);
+	/* Queued before the end: still the tool's to see (and answer). */
+	if (sl->ev_full) {
+		memcpy(ev, &sl->ev, sizeof(*ev));
+		sl->ev_full = false;
+		r = 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/* The event of vCPU @idx read and not popped, or NULL; no wait. */
+const struct kvmi_event *kvmi__sock_peek_event(struct kvmi_dom *dom,
+					       uint32_t idx)
+{
+	struct kvmi_sock *s = dom->sock;
+	struct kvmi_sock_slot *sl = &s->slots[idx];
+	bool full;
+
+	pthread_mutex_lock(&s->lock);
+	wait_locked(dom, sl, true, 0);
+	full = sl->ev_full;
+	pthread_mutex_unlock(&s->lock);
+	return full ? &sl->ev : NULL;
+}
+
+/* Write one whole message. Returns 0 or -ENODEV. */
+int kvmi__sock_send(struct kvmi_dom *dom, uint16_t id, uint32_t seq,
+		    uint32_t vcpu, const void *payload, uint32_t size)
+{
+	struct kvmi_sock *s = dom->sock;
+	struct kvmi_msg_hdr h = {
+		.id = id,
+		.size = size,
+		.seq = seq,
+		.vcpu = vcpu,
+	};
+	struct iovec iov[2] = {
+		{ .iov_base = &h, .iov_len = HDR },
+		{ .iov_base = (void *)payload, .iov_len = size },
+	};
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+	struct pollfd pfd = { .fd = s->fd, .events = POLLOUT };
+	size_t left = HDR + size;
+	ssize_t n;
+	int r = 0;
+
+	pthread_mutex_lock(&s->tx);
+	while (left) {
+		n = sendmsg(s->fd, &msg, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			/* A non-blocking socket from the caller: wait. */
+			if (errno == EAGAIN && poll(&pfd, 1, -1) >= 0)
+				continue;
+			r = -ENODEV;
+			break;
+		}
+		left -= n;
+		/* A partial write: the rest of the message, then nothing else. */
+		while (n > 0 && msg.msg_iovlen) {
+			if ((size_t)n >= msg.msg_iov->iov_len) {
+				n -= msg.msg_iov->iov_len;
+				msg.msg_iov++;
+				msg.msg_iovlen--;
+			} else {
+				msg.msg_iov->iov_base =
+					(uint8_t *)msg.msg_iov->iov_base + n;
+				msg.msg_iov->iov_len -= n;
+				n = 0;
+			}
+		}
+	}
+	pthread_mutex_unlock(&s->tx);
+	if (r) {
+		pthread_mutex_lock(&s->lock);
+		sock_end(dom);
+		pthread_mutex_unlock(&s->lock);
+	}
+	return r;
+}
+
+/*
+ * Send vCPU command @cmd (its seq set) and wait for its result (a signal
+ * does not interrupt the wait: the kernel will answer). Returns 0 (@res
+ * filled) or -ENODEV.
+ */
+int kvmi__sock_command(struct kvmi_dom *dom, uint32_t idx,
+		       const struct kvmi_cmd *cmd, struct kvmi_cmd_result *res)
+{
+	struct kvmi_sock *s = dom->sock;
+	struct kvmi_sock_slot *sl = &s->slots[idx];
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	r = s->err;
+	if (!r) {
+		sl->res_wait = true;
+		sl->res_full = false;
+		sl->res_seq = cmd->seq;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (r)
+		return r;
+	r = kvmi__sock_send(dom, KVMI_MSG_VCPU_COMMAND, cmd->seq, idx, cmd,
+			    sizeof(*cmd));
+	if (r)
+		return r;
+	pthread_mutex_lock(&s->lock);
+	do {
+		r = wait_locked(dom, sl, false, -1);
+	} while (r == -EINTR);
+	if (!r)
+		memcpy(res, &sl->res, sizeof(*res));
+	sl->res_wait = false;
+	sl->res_full = false;
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/* KVMI_MSG_UNHOOK was read. */
+bool kvmi__sock_unhook(struct kvmi_dom *dom)
+{
+	bool r;
+
+	pthread_mutex_lock(&dom->sock->lock);
+	r = dom->sock->unhook;
+	pthread_mutex_unlock(&dom->sock->lock);
+	return r;
+}
