@@ -244,7 +244,9 @@ static int deliver(struct kvmi_dom *dom)
 		if (sl->ev_full)
 			return -ENODEV;
 		memcpy(&sl->ev, p, sizeof(sl->ev));
-		sl->ev.seq = h->seq;	/* the header says which event */
+		/* The header and the record say which event alike. */
+		if (sl->ev.seq != h->seq)
+			return -ENODEV;
 		sl->ev_full = true;
 		ring(dom);
 		return 0;
@@ -311,12 +313,13 @@ static int wait_locked(struct kvmi_dom *dom, struct kvmi_sock_slot *sl,
 		pthread_mutex_lock(&s->lock);
 		s->reading = false;
 		if (r > 0)
-			r = deliver(dom);
+			r = deliver(dom) ?: 1;
 		if (r == -ENODEV)
 			sock_end(dom);
 		pthread_cond_broadcast(&s->cond);
 		if (r == -EINTR)
 			return r;
+		/* 0: no whole message to read now. */
 		if (!r && !sl)
 			return 0;	/* drained */
 		if (!r && !ms && !slot_ready(sl, want_ev))

@@ -146,6 +146,13 @@ static int sock_reply(struct kvmi_vcpu *v, uint8_t action, uint32_t flags,
 	if (flags & KVMI_REPLY_SET_REGS)
 		memcpy(&rp.regs, regs, sizeof(rp.regs));
 	v->cur = 0;
+	/*
+	 * The event ended without it (deadline, UNPAUSE): the kernel would
+	 * take the reply for a protocol error (section 22.4), where the ring
+	 * ignores it. kvmi_vcpu_done() tells how the event ended.
+	 */
+	if (load_acquire(&v->vs->done_seq) == rp.seq)
+		return 0;
 	return kvmi__sock_send(v->dom, KVMI_MSG_REPLY, rp.seq, v->index, &rp,
 			       sizeof(rp));
 }

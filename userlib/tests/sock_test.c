@@ -364,6 +364,9 @@ TEST(malformed_kernel_messages_end_the_introspection)
 		  &evrec },
 		{ "event seq 0", { KVMI_MSG_EVENT, 0, sizeof(evrec), 0, 0 },
 		  &evrec },
+		/* evrec.seq is 0 */
+		{ "header and record seq differ",
+		  { KVMI_MSG_EVENT, 0, sizeof(evrec), 1, 0 }, &evrec },
 		{ "UNHOOK with payload", { KVMI_MSG_UNHOOK, 0, 8, 0, 0 }, &rp },
 		{ "UNHOOK with vCPU", { KVMI_MSG_UNHOOK, 0, 0, 0, 1 }, NULL },
 		{ "result nobody waits for",
@@ -430,6 +433,40 @@ TEST(bad_event_record_is_popped_and_answered)
 	CHECK_EQ(0, kvmi_vcpu_reply(kvmi_dom_vcpu(ks.s.dom, 0),
 				    KVMI_ACTION_CONTINUE, 0, NULL, NULL));
 	expect_reply(ks.k, 0, 4, 200, KVMI_ACTION_CONTINUE, 0, NULL, NULL);
+	ks_end(&ks);
+}
+
+/*
+ * An event that ended without the reply (a deadline): the reply is not
+ * sent, which the kernel would take for a protocol error; the ring
+ * ignores it too.
+ */
+TEST(reply_to_an_ended_event_is_not_sent)
+{
+	struct kvmi_done done;
+	struct kvmi_event ev;
+	struct ksim ks;
+	struct kvmi_vcpu *v;
+
+	ks_start(&ks, 2, 2);
+	v = kvmi_dom_vcpu(ks.s.dom, 1);
+	ks_event(ks.k, 1, 7, KVMI_EVENT_HYPERCALL);
+	CHECK_EQ(0, kvmi_vcpu_wait_event(v, &ev, -1));
+	sim_vs(&ks.s, 1)->done_action = KVMI_ACTION_CONTINUE;
+	sim_vs(&ks.s, 1)->done_reason = KVMI_DONE_DEADLINE;
+	store_release(&sim_vs(&ks.s, 1)->done_seq, 7);
+	CHECK_EQ(0, kvmi_vcpu_reply(v, KVMI_ACTION_CONTINUE, 0, NULL, NULL));
+	CHECK_EQ(-ENOENT, kvmi_vcpu_reply(v, KVMI_ACTION_CONTINUE, 0, NULL,
+					  NULL));
+	CHECK_EQ(0, kvmi_vcpu_done(v, &done));
+	CHECK_EQ(7, done.seq);
+	CHECK_EQ(KVMI_DONE_DEADLINE, done.reason);
+	/* The next event is answered as usual; nothing came before. */
+	ks_event(ks.k, 1, 8, KVMI_EVENT_HYPERCALL);
+	CHECK_EQ(0, kvmi_vcpu_wait_event(v, &ev, -1));
+	CHECK_EQ(0, kvmi_vcpu_reply(v, KVMI_ACTION_CONTINUE, 0, NULL, NULL));
+	expect_reply(ks.k, 1, 8, KVMI_EVENT_HYPERCALL, KVMI_ACTION_CONTINUE,
+		     0, NULL, NULL);
 	ks_end(&ks);
 }
 
