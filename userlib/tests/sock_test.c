@@ -671,3 +671,53 @@ TEST(one_thread_per_vcpu)
 	kvmi_dom_close(ks.s.dom);
 	sim_free(&ks.s);
 }
+
+/*
+ * The io_uring loop: several messages arrive in one write (one wakeup of
+ * the socket's poll) and each is dispatched; the end of the connection
+ * takes the dom out of the loop.
+ */
+TEST(uring_loop_over_the_socket)
+{
+	uint8_t buf[3 * (HDR + sizeof(struct kvmi_event))];
+	size_t n = HDR + sizeof(struct kvmi_event);
+	struct kvmi_msg_hdr h = {
+		.id = KVMI_MSG_EVENT, .size = sizeof(struct kvmi_event),
+	};
+	struct kvmi_uring *loop;
+	struct kvmi_event ev;
+	unsigned int tries;
+	struct ksim ks;
+	int seen = 0, total = 0, r;
+	uint32_t i;
+
+	if (kvmi_uring_create(16, &loop))
+		SKIP("io_uring is not available here");
+	ks_start(&ks, 4, 3);
+	CHECK_EQ(0, kvmi_uring_add(loop, ks.s.dom, reply_now, &seen));
+	for (i = 0; i < 3; i++) {
+		h.seq = 40 + i;
+		h.vcpu = 2 - i;
+		ks_event_rec(&ev, h.vcpu, h.seq, KVMI_EVENT_HYPERCALL);
+		memcpy(buf + i * n, &h, HDR);
+		memcpy(buf + i * n + HDR, &ev, sizeof(ev));
+	}
+	ks_write(ks.k, buf, sizeof(buf));
+	for (tries = 0; total < 3 && tries < 100; tries++) {
+		r = kvmi_uring_run(loop, 100);
+		CHECK(r >= 0);
+		total += r;
+	}
+	CHECK_EQ(3, total);
+	CHECK_EQ(3, seen);
+	/* Answered in vCPU order by the dispatch. */
+	for (i = 0; i < 3; i++)
+		expect_reply(ks.k, i, 42 - i, KVMI_EVENT_HYPERCALL,
+			     KVMI_ACTION_CONTINUE, 0, NULL, NULL);
+	close(ks.k);
+	CHECK_EQ(0, kvmi_uring_run(loop, 100));
+	CHECK_EQ(-ENOENT, kvmi_uring_remove(loop, ks.s.dom));
+	kvmi_uring_destroy(loop);
+	kvmi_dom_close(ks.s.dom);
+	sim_free(&ks.s);
+}
