@@ -104,6 +104,8 @@ int kvmi_dom_set_doorbells(struct kvmi_dom *dom, uint32_t vcpu,
 		.kick_fd = kick_fd,
 	};
 
+	if (dom->sock)
+		return -EOPNOTSUPP;	/* the socket is the doorbell */
 	return kvmi__ioctl(dom->fd, KVMI_IOCTL_SET_VCPU_DOORBELLS, &db);
 }
 

@@ -155,6 +155,9 @@ TEST(transport_and_what_the_socket_cannot_do)
 	CHECK_EQ(KVMI_TRANSPORT_SOCKET, kvmi_dom_transport(ks.s.dom));
 	CHECK_EQ(-EOPNOTSUPP,
 		 kvmi_vcpu_own_doorbell(kvmi_dom_vcpu(ks.s.dom, 0)));
+	CHECK_EQ(-EOPNOTSUPP, kvmi_dom_set_doorbells(ks.s.dom, 0,
+						     KVMI_DOORBELL_NOTIFY,
+						     0, -1));
 	CHECK_EQ(-EOPNOTSUPP, kvmi_vcpu_set_tool_mode(kvmi_dom_vcpu(ks.s.dom, 0),
 						      KVMI_WAIT_POLL, 0));
 	CHECK_EQ(0, kvmi_vcpu_set_tool_mode(kvmi_dom_vcpu(ks.s.dom, 0),
