@@ -12,6 +12,11 @@
  * the VMM's UUID and opt-out, and an agent that attaches to a new guest
  * from the same io_uring loop.
  *
+ * The tests of the "lib" fixture (events, replies, commands, the loops)
+ * run on both transports, the ring and the socket (library 1.8; skipped
+ * with a kernel that lacks KVMI_FEATURE_SOCKET); so do two vCPUs served by
+ * two threads, and an introspection fd and socket passed by the VMM.
+ *
  * The guest comes from the kernel's KVM selftest library (kvm_util); a
  * vCPU thread runs it while the main thread (or a child process) is the
  * tool, using nothing but libkvmi.
@@ -103,6 +108,19 @@ static bool have_kvmi(void)
 	return kvm_check_cap(KVM_CAP_INTROSPECTION) > 0;
 }
 
+/* The kernel announces the socket transport (asked through a ring dom). */
+static bool have_socket(int vm_fd)
+{
+	struct kvmi_dom *dom;
+	bool r;
+
+	if (kvmi_dom_open(vm_fd, &dom))
+		return false;
+	r = kvmi_dom_features(dom) & KVMI_FEATURE_SOCKET;
+	kvmi_dom_close(dom);
+	return r;
+}
+
 FIXTURE(lib) {
 	struct kvm_vm *vm;
 	struct kvm_vcpu *vcpu;
@@ -111,13 +129,33 @@ FIXTURE(lib) {
 	struct runner r;
 };
 
+/* Each test of the fixture runs on both transports. */
+FIXTURE_VARIANT(lib) {
+	uint32_t transport;
+};
+
+FIXTURE_VARIANT_ADD(lib, ring) {
+	.transport = KVMI_TRANSPORT_RING,
+};
+
+FIXTURE_VARIANT_ADD(lib, socket) {
+	.transport = KVMI_TRANSPORT_SOCKET,
+};
+
 /* A one-vCPU VM with introspection open through the library. */
 FIXTURE_SETUP(lib)
 {
 	TEST_REQUIRE(have_kvmi());
 	self->vm = vm_create_with_one_vcpu(&self->vcpu, guest_code);
 	ASSERT_EQ(KVMI_VERSION, kvmi_vm_check(self->vm->fd));
-	ASSERT_EQ(0, kvmi_dom_open(self->vm->fd, &self->dom));
+	if (variant->transport == KVMI_TRANSPORT_SOCKET) {
+		if (!have_socket(self->vm->fd))
+			SKIP(return, "no KVMI_FEATURE_SOCKET in this kernel");
+		ASSERT_EQ(0, kvmi_dom_open_socket(self->vm->fd, &self->dom));
+	} else {
+		ASSERT_EQ(0, kvmi_dom_open(self->vm->fd, &self->dom));
+	}
+	ASSERT_EQ(variant->transport, kvmi_dom_transport(self->dom));
 	ASSERT_EQ(1, kvmi_dom_nr_vcpus(self->dom));
 	self->v = kvmi_dom_vcpu(self->dom, 0);
 	ASSERT_NE(NULL, self->v);
@@ -139,7 +177,8 @@ static int enable(struct kvmi_dom *dom)
 
 /* One round trip in @mode on both sides; the guest sees RAX = @rax. */
 static void round_trip(struct __test_metadata *_metadata,
-		       FIXTURE_DATA(lib) *self, uint32_t mode,
+		       FIXTURE_DATA(lib) *self,
+		       const FIXTURE_VARIANT(lib) *variant, uint32_t mode,
 		       uint64_t spin_ns)
 {
 	struct kvmi_vcpu_counters c;
@@ -174,6 +213,13 @@ static void round_trip(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, kvmi_vcpu_counters(self->v, &c));
 	ASSERT_EQ(1, c.events);
 	ASSERT_EQ(1, c.replies);
+	if (variant->transport == KVMI_TRANSPORT_SOCKET) {
+		/* The socket is the doorbell: those counters stay 0. */
+		ASSERT_EQ(0, c.notify_signals);
+		ASSERT_EQ(0, c.notify_suppressed);
+		ASSERT_EQ(0, c.kicks);
+		return;
+	}
 	if (mode == KVMI_WAIT_POLL) {
 		/* Both sides polled: no doorbell rang, no sleep. */
 		ASSERT_EQ(0, c.notify_signals);
@@ -189,17 +235,17 @@ static void round_trip(struct __test_metadata *_metadata,
 
 TEST_F(lib, round_trip_block)
 {
-	round_trip(_metadata, self, KVMI_WAIT_BLOCK, 0);
+	round_trip(_metadata, self, variant, KVMI_WAIT_BLOCK, 0);
 }
 
 TEST_F(lib, round_trip_hybrid)
 {
-	round_trip(_metadata, self, KVMI_WAIT_HYBRID, 100000);
+	round_trip(_metadata, self, variant, KVMI_WAIT_HYBRID, 100000);
 }
 
 TEST_F(lib, round_trip_poll)
 {
-	round_trip(_metadata, self, KVMI_WAIT_POLL, 0);
+	round_trip(_metadata, self, variant, KVMI_WAIT_POLL, 0);
 }
 
 /* CONTINUE without registers: the hypercall returns 0 to the guest. */
@@ -378,7 +424,8 @@ TEST_F(lib, vm_wide_wrappers)
 						  KVMI_EVENT_HYPERCALL, 1, 0));
 	ASSERT_EQ(-EINVAL, kvmi_dom_set_wait_mode(self->dom, 0,
 						  KVMI_WAIT_POLL, 1));
-	ASSERT_EQ(-EINVAL, kvmi_dom_set_doorbells(self->dom, 0, 0, -1, -1));
+	ASSERT_EQ(variant->transport == KVMI_TRANSPORT_SOCKET ? -EOPNOTSUPP :
+		  -EINVAL, kvmi_dom_set_doorbells(self->dom, 0, 0, -1, -1));
 	/* Not implemented (yet): the wrapper returns what the ioctl does. */
 	if (kvmi_dom_check_command(self->dom, KVMI_CMD_READ_PHYSICAL)) {
 		struct kvmi_physical p = {
@@ -603,6 +650,106 @@ TEST_F(lib, command_then_reply)
 	ASSERT_EQ(0, kvmi_vcpu_reply(self->v, KVMI_ACTION_CONTINUE, 0, NULL,
 				     NULL));
 	ASSERT_GUEST_SAW(&self->r, 0, 0x4242);
+}
+
+/* One vCPU's tool thread: its event, a command in it, a reply. */
+struct vcpu_server {
+	struct kvmi_vcpu *v;
+	pthread_t thread;
+	bool regs;		/* KVMI_CMD_GET_REGISTERS is there */
+	int err;
+};
+
+static void *serve_one(void *arg)
+{
+	struct vcpu_server *sv = arg;
+	struct kvmi_x86_regs regs;
+	struct kvmi_event ev;
+	uint32_t idx = kvmi_vcpu_index(sv->v);
+
+	sv->err = kvmi_vcpu_wait_event(sv->v, &ev, -1);
+	if (sv->err)
+		return NULL;
+	sv->err = -EBADMSG;
+	if (ev.id != KVMI_EVENT_HYPERCALL || ev.vcpu != idx ||
+	    ev.regs.rbx != ARG0)
+		return NULL;
+	if (sv->regs) {
+		sv->err = kvmi_vcpu_get_registers(sv->v, &regs, NULL, NULL);
+		if (sv->err)
+			return NULL;
+		sv->err = -EBADMSG;
+		if (regs.rip != ev.regs.rip || regs.rbx != ARG0)
+			return NULL;
+	}
+	regs = ev.regs;
+	regs.groups = KVMI_REGS_GPRS;
+	regs.rax = 0x100 + idx;
+	sv->err = kvmi_vcpu_reply(sv->v, KVMI_ACTION_CONTINUE,
+				  KVMI_REPLY_SET_REGS, &regs, NULL);
+	return NULL;
+}
+
+/*
+ * Two vCPUs, a tool thread each, their events raised at the same time:
+ * each thread gets its own vCPU's event and command result (on the
+ * socket, whichever thread reads a message keeps it for its vCPU), and
+ * each vCPU its own reply.
+ */
+TEST_F(lib, two_vcpus_on_two_threads)
+{
+	struct vcpu_server sv[2];
+	struct kvm_vcpu *vcpu1;
+	struct runner r1;
+	int i;
+
+	ASSERT_EQ(0, kvmi_dom_set_wait_mode(self->dom, KVMI_ALL_VCPUS,
+					    KVMI_WAIT_BLOCK, 0));
+	ASSERT_EQ(0, enable(self->dom));
+	vcpu1 = vm_vcpu_add(self->vm, 1, guest_code);
+	ASSERT_EQ(2, kvmi_dom_nr_vcpus(self->dom));
+	for (i = 0; i < 2; i++) {
+		sv[i].v = kvmi_dom_vcpu(self->dom, i);
+		ASSERT_NE(NULL, sv[i].v);
+		sv[i].regs = !kvmi_dom_check_command(self->dom,
+						     KVMI_CMD_GET_REGISTERS);
+		ASSERT_EQ(0, pthread_create(&sv[i].thread, NULL, serve_one,
+					    &sv[i]));
+	}
+	runner_start(&self->r, self->vcpu);
+	runner_start(&r1, vcpu1);
+	for (i = 0; i < 2; i++) {
+		pthread_join(sv[i].thread, NULL);
+		ASSERT_EQ(0, sv[i].err);
+	}
+	ASSERT_GUEST_SAW(&self->r, 0x100, ARG0);
+	ASSERT_GUEST_SAW(&r1, 0x101, ARG0);
+}
+
+/* What each transport gives and refuses. */
+TEST_F(lib, what_the_transport_gives)
+{
+	struct kvmi_dom *other;
+	int fd;
+
+	/* Only one introspection per VM, whatever the transport. */
+	ASSERT_EQ(-EBUSY, kvmi_dom_open(self->vm->fd, &other));
+	if (kvmi_dom_features(self->dom) & KVMI_FEATURE_SOCKET)
+		ASSERT_EQ(-EBUSY, kvmi_dom_open_socket(self->vm->fd, &other));
+	fd = kvmi_vcpu_own_doorbell(self->v);
+	if (variant->transport == KVMI_TRANSPORT_RING) {
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(0, kvmi_vcpu_set_tool_mode(self->v, KVMI_WAIT_POLL,
+						     0));
+		return;
+	}
+	ASSERT_EQ(-EOPNOTSUPP, fd);
+	ASSERT_EQ(-EOPNOTSUPP, kvmi_vcpu_set_tool_mode(self->v, KVMI_WAIT_POLL,
+						       0));
+	ASSERT_EQ(0, kvmi_vcpu_set_tool_mode(self->v, KVMI_WAIT_HYBRID, 1000));
+	/* The vCPU side may still spin: the kernel's copy of the reply. */
+	ASSERT_EQ(0, kvmi_dom_set_wait_mode(self->dom, KVMI_ALL_VCPUS,
+					    KVMI_WAIT_POLL, 0));
 }
 
 /* A guest that counts until told to stop. */
@@ -1051,6 +1198,30 @@ out:
 	kvm_vm_free(vm);
 }
 
+/* The same on the socket: the kernel shuts it down, -ENODEV. */
+TEST(vm_destroyed_under_socket_dom)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvmi_event ev;
+	struct kvmi_dom *dom;
+	struct kvm_vm *vm;
+
+	TEST_REQUIRE(have_kvmi());
+	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
+	if (!have_socket(vm->fd)) {
+		kvm_vm_free(vm);
+		SKIP(return, "no KVMI_FEATURE_SOCKET in this kernel");
+	}
+	ASSERT_EQ(0, kvmi_dom_open_socket(vm->fd, &dom));
+	kvm_vm_free(vm);
+	ASSERT_TRUE(kvmi_dom_state_flags(dom) & KVMI_VM_DETACHED);
+	ASSERT_EQ(-ENODEV, kvmi_vcpu_wait_event(kvmi_dom_vcpu(dom, 0), &ev,
+						-1));
+	ASSERT_EQ(-ENODEV, kvmi_dom_control_event(dom, 0,
+						  KVMI_EVENT_HYPERCALL, 1, 0));
+	ASSERT_EQ(0, kvmi_dom_close(dom));
+}
+
 /* The VM is destroyed under the dom: waits end with -ENODEV. */
 TEST(vm_destroyed_under_dom)
 {
@@ -1074,7 +1245,9 @@ TEST(vm_destroyed_under_dom)
 /*
  * The tool in a child process: serve one event with SET_REGS RAX = 0x99;
  * @how: 0 receive the VM fd over @sock, 1 receive an introspection fd,
- * 2 attach to the parent by pid. Tells the parent when it is ready.
+ * 2 attach to the parent by pid, 3 receive an introspection fd opened
+ * with the socket transport and the tool's end of its socket. Tells the
+ * parent when it is ready.
  */
 static int child_tool(int sock, int how)
 {
@@ -1086,6 +1259,14 @@ static int child_tool(int sock, int how)
 
 	if (how == 2) {
 		r = kvmi_dom_attach_pid(getppid(), &dom);
+	} else if (how == 3) {
+		fd = kvmi_fd_recv(sock);
+		r = kvmi_fd_recv(sock);
+		if (fd < 0 || r < 0)
+			return 10;
+		r = kvmi_dom_from_socket(fd, r, &dom);
+		if (!r && kvmi_dom_transport(dom) != KVMI_TRANSPORT_SOCKET)
+			return 18;
 	} else {
 		fd = kvmi_fd_recv(sock);
 		if (fd < 0)
@@ -1127,6 +1308,10 @@ static void other_process(struct __test_metadata *_metadata, int how)
 
 	TEST_REQUIRE(have_kvmi());
 	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
+	if (how == 3 && !have_socket(vm->fd)) {
+		kvm_vm_free(vm);
+		SKIP(return, "no KVMI_FEATURE_SOCKET in this kernel");
+	}
 	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
 	pid = fork();
 	ASSERT_LE(0, pid);
@@ -1142,6 +1327,18 @@ static void other_process(struct __test_metadata *_metadata, int how)
 		ASSERT_LE(0, fd);
 		ASSERT_EQ(0, kvmi_fd_send(sv[0], fd));
 		close(fd);
+	} else if (how == 3) {
+		int ks[2];
+
+		/* The VMM opens; the tool gets the fd and its end. */
+		ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, ks));
+		fd = kvmi_vm_open_socket(vm->fd, ks[0]);
+		ASSERT_LE(0, fd);
+		close(ks[0]);
+		ASSERT_EQ(0, kvmi_fd_send(sv[0], fd));
+		ASSERT_EQ(0, kvmi_fd_send(sv[0], ks[1]));
+		close(fd);
+		close(ks[1]);
 	}
 	ASSERT_EQ(1, read(sv[0], &c, 1));
 	runner_start(&r, vcpu);
@@ -1167,6 +1364,11 @@ TEST(introspection_fd_passed_to_another_process)
 TEST(attach_by_pid)
 {
 	other_process(_metadata, 2);
+}
+
+TEST(socket_passed_to_another_process)
+{
+	other_process(_metadata, 3);
 }
 
 /* Without privilege over the VMM: a clear error, and the VM unharmed. */
