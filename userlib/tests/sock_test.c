@@ -59,7 +59,8 @@ static void ks_send(int k, uint16_t id, uint32_t seq, uint32_t vcpu,
 	};
 
 	memcpy(buf, &h, HDR);
-	memcpy(buf + HDR, payload, size);
+	if (size)
+		memcpy(buf + HDR, payload, size);
 	ks_write(k, buf, HDR + size);
 }
 
@@ -343,6 +344,7 @@ TEST(eof_in_the_middle_of_a_message)
 /* Messages the kernel never sends: each ends the introspection. */
 TEST(malformed_kernel_messages_end_the_introspection)
 {
+	static const uint8_t longer[sizeof(struct kvmi_event) + 8];
 	struct kvmi_event evrec;
 	struct kvmi_cmd_result res;
 	struct kvmi_reply rp;
@@ -355,7 +357,7 @@ TEST(malformed_kernel_messages_end_the_introspection)
 		{ "short size", { KVMI_MSG_EVENT, 0, sizeof(evrec) - 8, 1, 0 },
 		  &evrec },
 		{ "long size", { KVMI_MSG_EVENT, 0, sizeof(evrec) + 8, 1, 0 },
-		  &evrec },
+		  longer },
 		{ "huge size", { KVMI_MSG_EVENT, 0, 1 << 20, 1, 0 }, NULL },
 		{ "unknown id", { 99, 0, 0, 0, 0 }, NULL },
 		{ "id 0", { 0, 0, 0, 0, 0 }, NULL },
