@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -479,5 +480,63 @@ bool kvmi__sock_unhook(struct kvmi_dom *dom)
 	pthread_mutex_lock(&dom->sock->lock);
 	r = dom->sock->unhook;
 	pthread_mutex_unlock(&dom->sock->lock);
+	return r;
+}
+
+/**
+ * kvmi_dom_attach_pid_socket() - kvmi_dom_attach_pid() with the socket
+ * transport: open introspection on the (first) VM of process @pid.
+ */
+__cold int kvmi_dom_attach_pid_socket(pid_t pid, struct kvmi_dom **domp)
+{
+	int target, vm_fd, r;
+
+	if (!domp)
+		return -EINVAL;
+	r = kvmi_pid_find_vm_fds(pid, &target, 1);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return -ENOENT;
+	vm_fd = kvmi_pid_getfd(pid, target);
+	if (vm_fd < 0)
+		return vm_fd;
+	r = kvmi_dom_open_socket(vm_fd, domp);
+	close(vm_fd);
+	return r;
+}
+
+/**
+ * kvmi_dom_open_guest_socket() - kvmi_dom_open_guest() with the socket
+ * transport: open guest @id of the control device through @disc.
+ */
+__cold int kvmi_dom_open_guest_socket(struct kvmi_disc *disc, uint64_t id,
+				      struct kvmi_dom **domp)
+{
+	struct kvmi_open op = {
+		.size = sizeof(op),
+		.transport = KVMI_TRANSPORT_SOCKET,
+	};
+	struct kvmi_open_guest og = {
+		.id = id,
+		.open = (uintptr_t)&op,
+	};
+	int sv[2], fd, r;
+
+	if (!disc || !domp)
+		return -EINVAL;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	op.transport_fd = sv[1];
+	fd = ioctl(kvmi_disc_fd(disc), KVMI_DEV_OPEN_GUEST, &og);
+	r = fd < 0 ? -errno : 0;
+	close(sv[1]);	/* the kernel holds its own reference */
+	if (!r) {
+		r = kvmi_dom_from_socket(fd, sv[0], domp);
+		if (r)
+			close(fd);
+	}
+	if (r)
+		close(sv[0]);
 	return r;
 }

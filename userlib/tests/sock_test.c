@@ -6,6 +6,7 @@
  * the end of file in the middle of a message, malformed headers, messages
  * cut in pieces, the dispatcher, threads.
  */
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
@@ -176,6 +177,32 @@ TEST(transport_and_what_the_socket_cannot_do)
 					    s.tool, 0, &dom));
 	kvmi_dom_close(s.dom);
 	sim_free(&s);
+}
+
+/* The opening calls refuse what they can without a kernel. */
+TEST(opening_arguments)
+{
+	struct kvmi_dom *dom;
+	int sv[2];
+
+	CHECK_EQ(-EINVAL, kvmi_dom_open_socket(-1, NULL));
+	CHECK_EQ(-EINVAL, kvmi_dom_from_socket(-1, 0, &dom));
+	CHECK_EQ(-EINVAL, kvmi_dom_from_socket(0, -1, &dom));
+	CHECK_EQ(-EINVAL, kvmi_dom_from_socket(0, 0, NULL));
+	CHECK_EQ(-EINVAL, kvmi_dom_attach_pid_socket(getpid(), NULL));
+	/* This process holds no VM fd. */
+	CHECK_EQ(-ENOENT, kvmi_dom_attach_pid_socket(getpid(), &dom));
+	CHECK_EQ(-EINVAL, kvmi_dom_open_guest_socket(NULL, 1, &dom));
+	/* Not a VM fd: the ioctl fails, both ends of the pair are closed. */
+	CHECK_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CHECK(kvmi_dom_open_socket(sv[0], &dom) < 0);
+	CHECK(kvmi_vm_open_socket(sv[0], sv[1]) < 0);
+	/* Not an introspection fd: refused, both fds still the caller's. */
+	CHECK(kvmi_dom_from_socket(sv[0], sv[1], &dom) < 0);
+	CHECK_EQ(0, fcntl(sv[0], F_GETFD) < 0);
+	CHECK_EQ(0, fcntl(sv[1], F_GETFD) < 0);
+	close(sv[0]);
+	close(sv[1]);
 }
 
 TEST(events_of_two_vcpus_interleaved)

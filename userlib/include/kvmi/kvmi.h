@@ -320,6 +320,10 @@ int kvmi_dom_from_socket(int introspection_fd, int sock_fd,
 			 struct kvmi_dom **domp);
 /* KVMI_TRANSPORT_RING or KVMI_TRANSPORT_SOCKET */
 int kvmi_dom_transport(const struct kvmi_dom *dom);
+/* kvmi_dom_attach_pid() and kvmi_dom_open_guest() on the socket */
+int kvmi_dom_attach_pid_socket(pid_t pid, struct kvmi_dom **domp);
+int kvmi_dom_open_guest_socket(struct kvmi_disc *disc, uint64_t id,
+			       struct kvmi_dom **domp);
 
 #ifdef __cplusplus
 }

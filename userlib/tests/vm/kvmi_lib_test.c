@@ -1246,8 +1246,9 @@ TEST(vm_destroyed_under_dom)
  * The tool in a child process: serve one event with SET_REGS RAX = 0x99;
  * @how: 0 receive the VM fd over @sock, 1 receive an introspection fd,
  * 2 attach to the parent by pid, 3 receive an introspection fd opened
- * with the socket transport and the tool's end of its socket. Tells the
- * parent when it is ready.
+ * with the socket transport and the tool's end of its socket, 4 attach to
+ * the parent by pid with the socket transport. Tells the parent when it
+ * is ready.
  */
 static int child_tool(int sock, int how)
 {
@@ -1259,6 +1260,10 @@ static int child_tool(int sock, int how)
 
 	if (how == 2) {
 		r = kvmi_dom_attach_pid(getppid(), &dom);
+	} else if (how == 4) {
+		r = kvmi_dom_attach_pid_socket(getppid(), &dom);
+		if (!r && kvmi_dom_transport(dom) != KVMI_TRANSPORT_SOCKET)
+			return 18;
 	} else if (how == 3) {
 		fd = kvmi_fd_recv(sock);
 		r = kvmi_fd_recv(sock);
@@ -1308,7 +1313,7 @@ static void other_process(struct __test_metadata *_metadata, int how)
 
 	TEST_REQUIRE(have_kvmi());
 	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
-	if (how == 3 && !have_socket(vm->fd)) {
+	if (how >= 3 && !have_socket(vm->fd)) {
 		kvm_vm_free(vm);
 		SKIP(return, "no KVMI_FEATURE_SOCKET in this kernel");
 	}
@@ -1369,6 +1374,11 @@ TEST(attach_by_pid)
 TEST(socket_passed_to_another_process)
 {
 	other_process(_metadata, 3);
+}
+
+TEST(attach_by_pid_with_socket)
+{
+	other_process(_metadata, 4);
 }
 
 /* Without privilege over the VMM: a clear error, and the VM unharmed. */
@@ -1610,6 +1620,7 @@ TEST(disc_uuid_and_opt_out)
 struct agent {
 	struct kvmi_uring *loop;
 	struct kvmi_dom *dom;
+	bool socket;		/* open the guest with the socket transport */
 	int attached;
 	int events;
 	int err;
@@ -1633,7 +1644,11 @@ static int agent_guest_fn(struct kvmi_disc *disc,
 
 	if (rec->pid != getpid() || rec->type != KVMI_GUEST_ON || a->dom)
 		return 0;
-	r = kvmi_dom_open_guest(disc, rec->id, &a->dom);
+	r = a->socket ? kvmi_dom_open_guest_socket(disc, rec->id, &a->dom) :
+			kvmi_dom_open_guest(disc, rec->id, &a->dom);
+	if (!r && kvmi_dom_transport(a->dom) != (a->socket ?
+			KVMI_TRANSPORT_SOCKET : KVMI_TRANSPORT_RING))
+		r = -EPROTO;
 	if (!r)
 		r = kvmi_dom_set_wait_mode(a->dom, KVMI_ALL_VCPUS,
 					   KVMI_WAIT_BLOCK, 0);
@@ -1648,15 +1663,23 @@ static int agent_guest_fn(struct kvmi_disc *disc,
 	return r;
 }
 
-TEST(disc_agent_attaches_to_new_guest)
+static void disc_agent(struct __test_metadata *_metadata, bool socket)
 {
-	struct agent a = {};
+	struct agent a = { .socket = socket };
 	struct kvmi_disc *disc;
 	struct kvm_vcpu *vcpu;
 	struct runner r;
 	struct kvm_vm *vm;
 
 	TEST_REQUIRE(have_disc());
+	if (socket) {
+		/* Gone before the device is opened: never announced. */
+		vm = vm_create_barebones();
+		a.socket = have_socket(vm->fd);
+		kvm_vm_free(vm);
+		if (!a.socket)
+			SKIP(return, "no KVMI_FEATURE_SOCKET in this kernel");
+	}
 	ASSERT_EQ(0, kvmi_uring_create(32, &a.loop));
 	ASSERT_EQ(0, kvmi_disc_open(&disc));
 	ASSERT_EQ(0, kvmi_uring_add_disc(a.loop, disc, agent_guest_fn, &a));
@@ -1680,6 +1703,17 @@ TEST(disc_agent_attaches_to_new_guest)
 	kvmi_uring_destroy(a.loop);
 	kvmi_disc_close(disc);
 	kvm_vm_free(vm);
+}
+
+TEST(disc_agent_attaches_to_new_guest)
+{
+	disc_agent(_metadata, false);
+}
+
+/* The same agent, opening the guest with the socket transport. */
+TEST(disc_agent_attaches_over_socket)
+{
+	disc_agent(_metadata, true);
 }
 
 TEST_HARNESS_MAIN
