@@ -241,8 +241,14 @@ static int deliver(struct kvmi_dom *dom)
 	s->got = 0;
 	switch (h->id) {
 	case KVMI_MSG_EVENT:
-		/* A vCPU waits in one event at a time: it was not replied. */
-		if (sl->ev_full)
+		/*
+		 * A vCPU waits in one event at a time: a second one comes only
+		 * after the first ended without its reply (a deadline, an
+		 * UNPAUSE), which the kernel publishes (done_seq) before it
+		 * writes the next. It replaces the first, as in the ring's slot.
+		 */
+		if (sl->ev_full &&
+		    load_acquire(&dom->vcpus[h->vcpu].vs->done_seq) != sl->ev.seq)
 			return -ENODEV;
 		memcpy(&sl->ev, p, sizeof(sl->ev));
 		/* The header and the record say which event alike. */

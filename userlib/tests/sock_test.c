@@ -502,6 +502,36 @@ TEST(reply_to_an_ended_event_is_not_sent)
 	ks_end(&ks);
 }
 
+/*
+ * An event that ended unanswered before the tool popped it (a deadline):
+ * the vCPU's next event replaces it, as in the ring's slot.
+ */
+TEST(next_event_replaces_one_that_ended)
+{
+	struct kvmi_event ev;
+	struct ksim ks;
+	struct kvmi_vcpu *v;
+
+	ks_start(&ks, 2, 2);
+	v = kvmi_dom_vcpu(ks.s.dom, 1);
+	ks_event(ks.k, 1, 20, KVMI_EVENT_HYPERCALL);
+	/* Read and kept for vCPU 1 while vCPU 0 looks. */
+	CHECK_EQ(-ETIMEDOUT, kvmi_vcpu_wait_event(kvmi_dom_vcpu(ks.s.dom, 0),
+						  &ev, 50));
+	store_release(&sim_vs(&ks.s, 1)->done_seq, 20);
+	ks_event(ks.k, 1, 21, KVMI_EVENT_BREAKPOINT);
+	CHECK_EQ(-ETIMEDOUT, kvmi_vcpu_wait_event(kvmi_dom_vcpu(ks.s.dom, 0),
+						  &ev, 50));
+	CHECK_EQ(0, kvmi_vcpu_wait_event(v, &ev, -1));
+	CHECK_EQ(21, ev.seq);
+	CHECK_EQ(KVMI_EVENT_BREAKPOINT, ev.id);
+	CHECK_EQ(0, kvmi_vcpu_reply(v, KVMI_ACTION_CONTINUE, 0, NULL, NULL));
+	expect_reply(ks.k, 1, 21, KVMI_EVENT_BREAKPOINT, KVMI_ACTION_CONTINUE,
+		     0, NULL, NULL);
+	CHECK_EQ(-ETIMEDOUT, kvmi_vcpu_wait_event(v, &ev, 0));
+	ks_end(&ks);
+}
+
 /* The kernel writes its messages in pieces, or several in one write. */
 static void *dribble(void *arg)
 {
