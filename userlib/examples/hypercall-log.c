@@ -3,9 +3,10 @@
  * hypercall-log: attach to a running VMM by pid and log every KVMi
  * hypercall its guest makes, from the tool's own poll() loop over the
  * library's one pollable fd. Ctrl-C leaves cleanly (pending events are
- * answered first).
+ * answered first). With -s, over the socket transport: nothing else in
+ * the tool changes.
  *
- *   hypercall-log PID
+ *   hypercall-log [-s] PID
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -43,15 +44,22 @@ int main(int argc, char **argv)
 	struct pollfd pfd = { .events = POLLIN };
 	unsigned long count = 0;
 	struct kvmi_dom *dom;
-	int r;
+	int sock = 0, r;
 
+	if (argc == 3 && !strcmp(argv[1], "-s")) {
+		sock = 1;
+		argv++;
+		argc--;
+	}
 	if (argc != 2) {
-		fprintf(stderr, "usage: %s PID\n", argv[0]);
+		fprintf(stderr, "usage: %s [-s] PID\n", argv[0]);
 		return 2;
 	}
-	r = kvmi_dom_attach_pid(atoi(argv[1]), &dom);
+	r = sock ? kvmi_dom_attach_pid_socket(atoi(argv[1]), &dom) :
+		   kvmi_dom_attach_pid(atoi(argv[1]), &dom);
 	if (r) {
-		fprintf(stderr, "attach to %s: %s\n", argv[1], strerror(-r));
+		fprintf(stderr, "attach to %s%s: %s\n", argv[1],
+			sock ? " over a socket" : "", strerror(-r));
 		return 1;
 	}
 	/* Few events, a tool that sleeps: both sides block. */
