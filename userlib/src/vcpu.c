@@ -148,8 +148,8 @@ static int sock_reply(struct kvmi_vcpu *v, uint8_t action, uint32_t flags,
 	v->cur = 0;
 	/*
 	 * The event ended without it (deadline, UNPAUSE): the kernel would
-	 * take the reply for a protocol error (section 22.4), where the ring
-	 * ignores it. kvmi_vcpu_done() tells how the event ended.
+	 * ignore the reply (section 22.4), as the ring's does; don't send
+	 * it. kvmi_vcpu_done() tells how the event ended.
 	 */
 	if (load_acquire(&v->vs->done_seq) == rp.seq)
 		return 0;

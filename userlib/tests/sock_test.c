@@ -470,8 +470,7 @@ TEST(bad_event_record_is_popped_and_answered)
 
 /*
  * An event that ended without the reply (a deadline): the reply is not
- * sent, which the kernel would take for a protocol error; the ring
- * ignores it too.
+ * sent; the kernel would ignore it, on either transport.
  */
 TEST(reply_to_an_ended_event_is_not_sent)
 {
