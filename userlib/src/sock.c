@@ -9,7 +9,8 @@
  * thread needs a message: a vCPU thread waiting for its event or its
  * command's result, kvmi_dom_dispatch(). The reader takes every message
  * that comes, queues it in the slot of its vCPU (one event and one result
- * per vCPU: the kernel never sends more), wakes the other waiting threads
+ * per vCPU: the kernel never sends more; an event that ended unpopped is
+ * replaced by the next), wakes the other waiting threads
  * and gives the reader role up after each message, so that a thread whose
  * message was queued by another returns at once. Writing: each message is
  * written whole under a send lock. Both locks are the dom's; the rule of
@@ -17,7 +18,7 @@
  *
  * The end of file, a read or write error, or a message the kernel never
  * sends (bad flags, size, id, vCPU, a result nobody waits for, a second
- * event for a vCPU) end the introspection: the socket is shut down (the
+ * event for a vCPU whose first has not ended) end the introspection: the socket is shut down (the
  * kernel detaches, section 22.4) and every call that needs the socket
  * returns -ENODEV from then on, as the ring transport does once detached.
  */
