@@ -726,6 +726,42 @@ TEST_F(lib, two_vcpus_on_two_threads)
 	ASSERT_GUEST_SAW(&r1, 0x101, ARG0);
 }
 
+/*
+ * The VMM's deadline ends the event before the tool replies: the guest
+ * goes on with the default action, and the late reply is harmless (the
+ * library leaves it out on the socket; the kernel ignores it on the
+ * ring): the introspection goes on.
+ */
+TEST_F(lib, reply_after_the_deadline)
+{
+	struct kvmi_event ev;
+	struct kvmi_done d;
+	int r;
+
+	r = kvmi_vm_set_deadline(self->vm->fd, 1000000);
+	if (r == -EOPNOTSUPP || r == -ENOTTY)
+		SKIP(return, "no KVM_INTROSPECTION_SET_DEADLINE in this kernel");
+	ASSERT_EQ(0, r);
+	ASSERT_EQ(0, kvmi_dom_set_wait_mode(self->dom, KVMI_ALL_VCPUS,
+					    KVMI_WAIT_BLOCK, 0));
+	ASSERT_EQ(0, enable(self->dom));
+	runner_start(&self->r, self->vcpu);
+	ASSERT_EQ(0, kvmi_vcpu_wait_event(self->v, &ev, -1));
+	/* Not answered: the vCPU leaves at the deadline. */
+	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
+	ASSERT_EQ(0, kvmi_vcpu_done(self->v, &d));
+	ASSERT_EQ(ev.seq, d.seq);
+	ASSERT_EQ(KVMI_DONE_DEADLINE, d.reason);
+	ASSERT_EQ(0, kvmi_vcpu_reply(self->v, KVMI_ACTION_CONTINUE, 0, NULL,
+				     NULL));
+	ASSERT_EQ(-ENOENT, kvmi_vcpu_reply(self->v, KVMI_ACTION_CONTINUE, 0,
+					   NULL, NULL));
+	ASSERT_EQ(0, kvmi_vm_set_deadline(self->vm->fd, 0));
+	ASSERT_FALSE(kvmi_dom_state_flags(self->dom) & KVMI_VM_DETACHED);
+	ASSERT_EQ(0, kvmi_dom_control_event(self->dom, KVMI_ALL_VCPUS,
+					    KVMI_EVENT_HYPERCALL, 0, 0));
+}
+
 /* What each transport gives and refuses. */
 TEST_F(lib, what_the_transport_gives)
 {
