@@ -559,8 +559,11 @@ TEST_F(pf, noemu_without_rip_is_invalid)
 		  kvmi_vcpu_state(&self->m, 0)->done_reason);
 }
 
-/* SET_CTX is not implemented yet: invalid, CONTINUE applies. */
-TEST_F(pf, set_ctx_not_accepted_yet)
+/*
+ * SET_CTX without a context (ctx_type 0): invalid, CONTINUE applies;
+ * kvmi_pf_ctx_test has the rest.
+ */
+TEST_F(pf, set_ctx_without_context_is_invalid)
 {
 	uint32_t s = start_write(_metadata, self);
 
