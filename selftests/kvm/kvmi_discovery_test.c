@@ -725,9 +725,11 @@ TEST(bad_args)
 	ASSERT_EQ(EINVAL, errno);
 	op.flags = 0;
 	op.transport = KVMI_TRANSPORT_SOCKET;
+	op.transport_fd = fd;	/* not a socket */
 	ASSERT_EQ(-1, __open_guest(fd, rec.id, &op));
-	ASSERT_EQ(EOPNOTSUPP, errno);
+	ASSERT_EQ(ENOTSOCK, errno);
 	op.transport = KVMI_TRANSPORT_RING;
+	op.transport_fd = 0;
 	ifd = __open_guest(fd, rec.id, &op);
 	ASSERT_LE(0, ifd);
 	close(ifd);

@@ -414,6 +414,7 @@ static bool documented(int e)
 	case EBUSY: case EINVAL: case E2BIG: case EPERM: case EIO:
 	case ENOENT: case ENODEV: case EOPNOTSUPP: case ETIMEDOUT:
 	case EINTR: case EBADF: case EFAULT: case ENOTTY: case ENOMEM:
+	case ENOTSOCK:
 		return true;
 	}
 	return false;

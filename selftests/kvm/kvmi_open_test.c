@@ -4,6 +4,7 @@
  * the introspection fd (Documentation/virt/kvm/kvmi.rst, sections 5 to 7).
  */
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
@@ -152,16 +153,25 @@ TEST(open_rejects_reserved_and_transport_fd)
 	kvm_vm_free(vm);
 }
 
-TEST(open_socket_transport_is_eopnotsupp)
+/* The socket transport needs a socket (kvmi_socket_test: which kinds). */
+TEST(open_socket_transport_needs_a_socket)
 {
 	struct kvm_vm *vm;
 	struct kvmi_open op = kvmi_open_args();
+	int efd;
 
 	KVMI_REQUIRE();
 	vm = vm_create_barebones();
 	op.transport = KVMI_TRANSPORT_SOCKET;
+	op.transport_fd = -1;
 	ASSERT_EQ(-1, __kvmi_open(vm->fd, &op));
-	ASSERT_EQ(EOPNOTSUPP, errno);
+	ASSERT_EQ(EBADF, errno);
+	efd = eventfd(0, 0);
+	ASSERT_LE(0, efd);
+	op.transport_fd = efd;
+	ASSERT_EQ(-1, __kvmi_open(vm->fd, &op));
+	ASSERT_EQ(ENOTSOCK, errno);
+	close(efd);
 	kvm_vm_free(vm);
 }
 
@@ -225,7 +235,8 @@ TEST(get_version)
 	ASSERT_EQ(KVMI_VERSION, ver.version);
 	ASSERT_EQ(KVMI_FEATURE_RING | KVMI_FEATURE_INJECT_STATUS |
 		  KVMI_FEATURE_SVA | KVMI_FEATURE_PF_EMULATION |
-		  KVMI_FEATURE_PF_CTX | KVMI_FEATURE_SINGLESTEP, ver.features);
+		  KVMI_FEATURE_PF_CTX | KVMI_FEATURE_SINGLESTEP |
+		  KVMI_FEATURE_SOCKET, ver.features);
 	ASSERT_EQ(sizeof(struct kvmi_event), ver.event_size);
 	ASSERT_EQ(sizeof(struct kvmi_reply), ver.reply_size);
 	ASSERT_EQ(sizeof(struct kvmi_cmd), ver.cmd_size);

@@ -228,6 +228,27 @@ static void kvmi_detach(struct kvm *kvm)
 	kvmi_put(kvmi);
 }
 
+/**
+ * kvmi_transport_end() - end an introspection from its transport
+ * @kvmi: the introspection
+ *
+ * The socket transport's receive thread calls it when the tool closes the
+ * connection or breaks the protocol: the introspection ends as by a
+ * forced unhook, unless it has ended already.
+ */
+void kvmi_transport_end(struct kvmi *kvmi)
+{
+	struct kvm *kvm = kvmi_get_kvm(kvmi);
+
+	if (!kvm)
+		return;
+	mutex_lock(&kvm->lock);
+	if (kvm->kvmi == kvmi)
+		kvmi_detach(kvm);
+	mutex_unlock(&kvm->lock);
+	kvm_put_kvm(kvm);
+}
+
 static int kvmi_release(struct inode *inode, struct file *file)
 {
 	struct kvmi *kvmi = file->private_data;
@@ -298,7 +319,7 @@ static const struct file_operations kvmi_fops = {
 	.llseek = noop_llseek,
 };
 
-static int kvmi_check_open(void __user *argp)
+static int kvmi_check_open(void __user *argp, u32 *transport, int *fd)
 {
 	struct kvmi_open op;
 	u32 usize;
@@ -312,12 +333,13 @@ static int kvmi_check_open(void __user *argp)
 	if (r)
 		return r;
 
-	if (op.flags || op.transport_fd || op.reserved[0] || op.reserved[1])
+	if (op.flags || op.reserved[0] || op.reserved[1])
 		return -EINVAL;
-	if (op.transport == KVMI_TRANSPORT_SOCKET)
-		return -EOPNOTSUPP;
-	if (op.transport != KVMI_TRANSPORT_RING)
+	if (op.transport != KVMI_TRANSPORT_SOCKET &&
+	    (op.transport != KVMI_TRANSPORT_RING || op.transport_fd))
 		return -EINVAL;
+	*transport = op.transport;
+	*fd = op.transport_fd;
 	return 0;
 }
 
@@ -335,9 +357,10 @@ int kvmi_ioctl_open(struct kvm *kvm, void __user *argp)
 {
 	struct kvmi *kvmi;
 	struct file *file;
-	int fd, r;
+	int fd, r, tfd;
+	u32 transport;
 
-	r = kvmi_check_open(argp);
+	r = kvmi_check_open(argp, &transport, &tfd);
 	if (r)
 		return r;
 	if (!kvmi_arch_vm_supported(kvm))
@@ -346,6 +369,13 @@ int kvmi_ioctl_open(struct kvm *kvm, void __user *argp)
 	kvmi = kvmi_alloc(kvm);
 	if (!kvmi)
 		return -ENOMEM;
+	if (transport == KVMI_TRANSPORT_SOCKET) {
+		r = kvmi_socket_open(kvmi, tfd);
+		if (r) {
+			kvmi_put(kvmi);
+			return r;
+		}
+	}
 
 	fd = get_unused_fd_flags(O_CLOEXEC);
 	if (fd < 0) {

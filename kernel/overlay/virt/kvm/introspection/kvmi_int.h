@@ -154,6 +154,27 @@ struct kvmi_transport_ops {
 /* kvmi_vcpu.c: the shared-memory transport */
 extern const struct kvmi_transport_ops kvmi_ring_ops;
 
+/**
+ * struct kvmi_sock_vcpu - a vCPU's state for the socket transport
+ * @reply: the kernel copy of the reply to the pending event.
+ * @cmd: the kernel copy of the vCPU command received.
+ * @reply_state: whether @reply is empty, full or taken (kvmi_socket.c).
+ * @cmd_state: whether @cmd is empty, full or taken.
+ * @cmd_seq: the seq of the message that brought @cmd.
+ * @event_seq: the seq of the last event sent, the only one a reply may
+ *	answer.
+ *
+ * Written by the receive thread when empty, read by the vCPU when full.
+ */
+struct kvmi_sock_vcpu {
+	struct kvmi_reply reply;
+	struct kvmi_cmd cmd;
+	u32 reply_state;
+	u32 cmd_state;
+	u32 cmd_seq;
+	u32 event_seq;
+};
+
 /* struct kvmi_vcpu.pause */
 enum {
 	KVMI_PAUSE_NONE,	/* not paused */
@@ -258,6 +279,7 @@ struct kvmi_pf_ctx {
  * @desc: the data of that event.
  * @desc_rip: where the instruction is.
  * @ops: kvmi->ops, at hand for the event path.
+ * @sock: the socket transport's buffers (unused by the ring).
  *
  * Allocated when introspection is opened, or when the vCPU is created
  * while it is open; freed with the struct kvmi. The fields from @seq on
@@ -320,6 +342,7 @@ struct kvmi_vcpu {
 	bool ss_failed;
 
 	const struct kvmi_transport_ops *ops;
+	struct kvmi_sock_vcpu sock;
 };
 
 /**
@@ -382,6 +405,10 @@ struct kvmi {
 void kvmi_put(struct kvmi *kvmi);
 struct kvm *kvmi_get_kvm(struct kvmi *kvmi);
 bool kvmi_is_detached(struct kvmi *kvmi);
+void kvmi_transport_end(struct kvmi *kvmi);
+
+/* kvmi_socket.c */
+int kvmi_socket_open(struct kvmi *kvmi, int fd);
 
 /* kvmi_vcpu.c */
 void kvmi_vcpu_init(struct kvmi_vcpu *kv);
@@ -401,6 +428,11 @@ void kvmi_page_access_free(struct kvmi *kvmi);
 
 long kvmi_ioctl_dispatch(struct kvmi *kvmi, struct kvm *kvm,
 			 unsigned int cmd, void __user *argp);
+
+/* kvmi_ioctl.c: VM commands with their argument in kernel memory */
+#define KVMI_VM_ARGS_MAX	64
+int kvmi_vm_command_size(u32 id);
+int kvmi_vm_command(struct kvmi *kvmi, struct kvm *kvm, u32 id, void *arg);
 
 /* kvmi_vm.c */
 bool kvmi_command_allowed(struct kvm *kvm, u32 id);

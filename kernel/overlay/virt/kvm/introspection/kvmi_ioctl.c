@@ -38,14 +38,14 @@ static int kvmi_copy_sized_to_user(void __user *argp, const void *kbuf,
 	return 0;
 }
 
-static int kvmi_get_version(void __user *argp)
+static void kvmi_version_fill(struct kvmi_version *ver)
 {
-	struct kvmi_version ver = {
-		.size = sizeof(ver),
+	*ver = (struct kvmi_version){
+		.size = sizeof(*ver),
 		.version = KVMI_VERSION,
 		.features = KVMI_FEATURE_RING | KVMI_FEATURE_INJECT_STATUS |
 			    KVMI_FEATURE_SVA | KVMI_FEATURE_PF_EMULATION |
-			    KVMI_FEATURE_PF_CTX,
+			    KVMI_FEATURE_PF_CTX | KVMI_FEATURE_SOCKET,
 		.event_size = sizeof(struct kvmi_event),
 		.reply_size = sizeof(struct kvmi_reply),
 		.cmd_size = sizeof(struct kvmi_cmd),
@@ -54,7 +54,14 @@ static int kvmi_get_version(void __user *argp)
 	};
 
 	if (kvmi_singlestep_supported())
-		ver.features |= KVMI_FEATURE_SINGLESTEP;
+		ver->features |= KVMI_FEATURE_SINGLESTEP;
+}
+
+static int kvmi_get_version(void __user *argp)
+{
+	struct kvmi_version ver;
+
+	kvmi_version_fill(&ver);
 	return kvmi_copy_sized_to_user(argp, &ver, sizeof(ver), sizeof(ver));
 }
 
@@ -69,15 +76,21 @@ static int kvmi_get_layout(struct kvmi *kvmi, void __user *argp)
 	return kvmi_copy_sized_to_user(argp, &lo, sizeof(lo), 144);
 }
 
-static int kvmi_get_guest_info(struct kvm *kvm, void __user *argp)
+static void kvmi_guest_info_fill(struct kvm *kvm, struct kvmi_guest_info *info)
 {
-	struct kvmi_guest_info info = {
-		.size = sizeof(info),
+	*info = (struct kvmi_guest_info){
+		.size = sizeof(*info),
 		.nr_vcpus = atomic_read(&kvm->online_vcpus),
 		.max_vcpus = kvm->max_vcpus,
 		.tsc_khz = kvmi_arch_tsc_khz(kvm),
 	};
+}
 
+static int kvmi_get_guest_info(struct kvm *kvm, void __user *argp)
+{
+	struct kvmi_guest_info info;
+
+	kvmi_guest_info_fill(kvm, &info);
 	return kvmi_copy_sized_to_user(argp, &info, sizeof(info),
 				       sizeof(info));
 }
@@ -258,28 +271,25 @@ static void kvmi_update_intercepts(struct kvm *kvm, u16 event,
  * ioctl returns.
  */
 static int kvmi_control_events(struct kvmi *kvmi, struct kvm *kvm,
-			       void __user *argp)
+			       const struct kvmi_control_events *ce)
 {
-	struct kvmi_control_events ce;
 	struct kvmi_vcpu *kv;
 	u32 i;
 
-	if (copy_from_user(&ce, argp, sizeof(ce)))
-		return -EFAULT;
-	if (ce.padding1 || ce.padding2 || ce.enable > 1)
+	if (ce->padding1 || ce->padding2 || ce->enable > 1)
 		return -EINVAL;
-	switch (ce.event) {
+	switch (ce->event) {
 	case KVMI_EVENT_UNHOOK:
 	case KVMI_EVENT_PAUSE:
 	case KVMI_EVENT_SINGLESTEP:
 		return -EINVAL;	/* not controlled by this call */
 	}
-	if (!kvmi_event_implemented(ce.event))
+	if (!kvmi_event_implemented(ce->event))
 		return -EOPNOTSUPP;
-	if (!kvmi_event_param_valid(kvmi, ce.event, ce.param))
+	if (!kvmi_event_param_valid(kvmi, ce->event, ce->param))
 		return -EINVAL;
-	if (ce.vcpu != KVMI_ALL_VCPUS) {
-		kv = kvmi_vcpu_by_idx(kvmi, ce.vcpu);
+	if (ce->vcpu != KVMI_ALL_VCPUS) {
+		kv = kvmi_vcpu_by_idx(kvmi, ce->vcpu);
 		if (!kv)
 			return -ENOENT;
 	}
@@ -289,27 +299,27 @@ static int kvmi_control_events(struct kvmi *kvmi, struct kvm *kvm,
 	 * KVM_INTROSPECTION_SET_ALLOWED, which disables what it denies.
 	 */
 	mutex_lock(&kvm->lock);
-	if (!kvmi_event_allowed(kvm, ce.event)) {
+	if (!kvmi_event_allowed(kvm, ce->event)) {
 		mutex_unlock(&kvm->lock);
 		return -EPERM;
 	}
-	if (ce.vcpu != KVMI_ALL_VCPUS) {
+	if (ce->vcpu != KVMI_ALL_VCPUS) {
 		DECLARE_BITMAP(mask, KVM_MAX_VCPUS) = {};
 
-		kvmi_set_events(&kv->events, &kv->cr_mask, &kv->msrs, &ce);
-		__set_bit(ce.vcpu, mask);
-		kvmi_update_intercepts(kvm, ce.event, mask);
+		kvmi_set_events(&kv->events, &kv->cr_mask, &kv->msrs, ce);
+		__set_bit(ce->vcpu, mask);
+		kvmi_update_intercepts(kvm, ce->event, mask);
 		mutex_unlock(&kvm->lock);
 		return 0;
 	}
-	kvmi_set_events(&kvmi->events, &kvmi->cr_mask, &kvmi->msrs, &ce);
+	kvmi_set_events(&kvmi->events, &kvmi->cr_mask, &kvmi->msrs, ce);
 	for (i = 0; i < kvmi->max_vcpus; i++) {
 		kv = kvmi_vcpu_by_idx(kvmi, i);
 		if (kv)
 			kvmi_set_events(&kv->events, &kv->cr_mask, &kv->msrs,
-					&ce);
+					ce);
 	}
-	kvmi_update_intercepts(kvm, ce.event, NULL);
+	kvmi_update_intercepts(kvm, ce->event, NULL);
 	mutex_unlock(&kvm->lock);
 	return 0;
 }
@@ -326,44 +336,41 @@ static void kvmi_vcpu_set_wait_mode(struct kvmi_vcpu *kv, u32 mode,
 
 /* KVMI_IOCTL_SET_WAIT_MODE */
 static int kvmi_set_wait_mode(struct kvmi *kvmi, struct kvm *kvm,
-			      void __user *argp)
+			      const struct kvmi_wait_mode *wm)
 {
-	struct kvmi_wait_mode wm;
 	struct kvmi_vcpu *kv;
 	u32 i;
 
-	if (copy_from_user(&wm, argp, sizeof(wm)))
-		return -EFAULT;
-	switch (wm.mode) {
+	switch (wm->mode) {
 	case KVMI_WAIT_BLOCK:
 	case KVMI_WAIT_POLL:
-		if (wm.spin_ns)
+		if (wm->spin_ns)
 			return -EINVAL;
 		break;
 	case KVMI_WAIT_HYBRID:
-		if (!wm.spin_ns)
+		if (!wm->spin_ns)
 			return -EINVAL;
 		break;
 	default:
 		return -EINVAL;
 	}
 
-	if (wm.vcpu != KVMI_ALL_VCPUS) {
-		kv = kvmi_vcpu_by_idx(kvmi, wm.vcpu);
+	if (wm->vcpu != KVMI_ALL_VCPUS) {
+		kv = kvmi_vcpu_by_idx(kvmi, wm->vcpu);
 		if (!kv)
 			return -ENOENT;
-		kvmi_vcpu_set_wait_mode(kv, wm.mode, wm.spin_ns);
+		kvmi_vcpu_set_wait_mode(kv, wm->mode, wm->spin_ns);
 		return 0;
 	}
 
 	/* Against kvmi_vcpu_create(), which copies the defaults. */
 	mutex_lock(&kvm->lock);
-	WRITE_ONCE(kvmi->wait_mode, wm.mode);
-	WRITE_ONCE(kvmi->spin_ns, wm.spin_ns);
+	WRITE_ONCE(kvmi->wait_mode, wm->mode);
+	WRITE_ONCE(kvmi->spin_ns, wm->spin_ns);
 	for (i = 0; i < kvmi->max_vcpus; i++) {
 		kv = kvmi_vcpu_by_idx(kvmi, i);
 		if (kv)
-			kvmi_vcpu_set_wait_mode(kv, wm.mode, wm.spin_ns);
+			kvmi_vcpu_set_wait_mode(kv, wm->mode, wm->spin_ns);
 	}
 	mutex_unlock(&kvm->lock);
 	return 0;
@@ -384,36 +391,30 @@ static void kvmi_pause_request(struct kvmi_vcpu *kv)
  * the next entry.
  */
 static int kvmi_pause_vcpu(struct kvmi *kvmi, struct kvm *kvm,
-			   void __user *argp)
+			   const struct kvmi_pause_vcpu *pv)
 {
-	struct kvmi_pause_vcpu pv;
 	struct kvmi_vcpu *kv;
 
-	if (copy_from_user(&pv, argp, sizeof(pv)))
-		return -EFAULT;
-	if (pv.flags || pv.vcpu == KVMI_ALL_VCPUS)
+	if (pv->flags || pv->vcpu == KVMI_ALL_VCPUS)
 		return -EINVAL;
-	kv = kvmi_vcpu_by_idx(kvmi, pv.vcpu);
-	if (!kv || !kvm_get_vcpu(kvm, pv.vcpu))
+	kv = kvmi_vcpu_by_idx(kvmi, pv->vcpu);
+	if (!kv || !kvm_get_vcpu(kvm, pv->vcpu))
 		return -ENOENT;
 
 	kvmi_pause_request(kv);
-	kvmi_request_vcpu(kvm, pv.vcpu);
+	kvmi_request_vcpu(kvm, pv->vcpu);
 	return 0;
 }
 
 /* KVMI_IOCTL_PAUSE_ALL: every vCPU that exists now. */
 static int kvmi_pause_all(struct kvmi *kvmi, struct kvm *kvm,
-			  void __user *argp)
+			  const struct kvmi_pause_all *pa)
 {
-	struct kvmi_pause_all pa;
 	struct kvm_vcpu *vcpu;
 	struct kvmi_vcpu *kv;
 	unsigned long i;
 
-	if (copy_from_user(&pa, argp, sizeof(pa)))
-		return -EFAULT;
-	if (pa.flags || pa.padding)
+	if (pa->flags || pa->padding)
 		return -EINVAL;
 
 	kvm_for_each_vcpu(i, vcpu, kvm) {
@@ -427,19 +428,16 @@ static int kvmi_pause_all(struct kvmi *kvmi, struct kvm *kvm,
 }
 
 /* KVMI_IOCTL_UNPAUSE */
-static int kvmi_unpause(struct kvmi *kvmi, void __user *argp)
+static int kvmi_unpause(struct kvmi *kvmi, const struct kvmi_pause_vcpu *pv)
 {
-	struct kvmi_pause_vcpu pv;
 	struct kvmi_vcpu *kv;
 	u32 i;
 
-	if (copy_from_user(&pv, argp, sizeof(pv)))
-		return -EFAULT;
-	if (pv.flags)
+	if (pv->flags)
 		return -EINVAL;
 
-	if (pv.vcpu != KVMI_ALL_VCPUS) {
-		kv = kvmi_vcpu_by_idx(kvmi, pv.vcpu);
+	if (pv->vcpu != KVMI_ALL_VCPUS) {
+		kv = kvmi_vcpu_by_idx(kvmi, pv->vcpu);
 		if (!kv)
 			return -ENOENT;
 		kvmi_vcpu_unpause(kv);
@@ -547,15 +545,12 @@ static int kvmi_physical(struct kvm *kvm, void __user *argp, bool write)
 
 /* KVMI_IOCTL_SHUTDOWN_GUEST: every vCPU exits with a shutdown. */
 static int kvmi_shutdown_guest(struct kvmi *kvmi, struct kvm *kvm,
-			       void __user *argp)
+			       const struct kvmi_shutdown *sd)
 {
-	struct kvmi_shutdown sd;
 	struct kvmi_vcpu *kv;
 	u32 i;
 
-	if (copy_from_user(&sd, argp, sizeof(sd)))
-		return -EFAULT;
-	if (sd.flags || sd.padding)
+	if (sd->flags || sd->padding)
 		return -EINVAL;
 
 	for (i = 0; i < kvmi->max_vcpus; i++) {
@@ -757,19 +752,124 @@ out:
 	return r;
 }
 
-static int kvmi_check(struct kvm *kvm, void __user *argp,
+static int kvmi_check(struct kvm *kvm, const struct kvmi_check *chk,
 		      bool (*implemented)(u32 id),
 		      bool (*allowed)(struct kvm *kvm, u32 id))
 {
-	struct kvmi_check chk;
-
-	if (copy_from_user(&chk, argp, sizeof(chk)))
-		return -EFAULT;
-	if (chk.flags)
+	if (chk->flags)
 		return -EINVAL;
-	if (!allowed(kvm, chk.id))
+	if (!allowed(kvm, chk->id))
 		return -EPERM;
-	return implemented(chk.id) ? 0 : -EOPNOTSUPP;
+	return implemented(chk->id) ? 0 : -EOPNOTSUPP;
+}
+
+/* The arguments of the VM commands that kvmi_vm_command() serves. */
+union kvmi_vm_args {
+	struct kvmi_version version;
+	struct kvmi_check check;
+	struct kvmi_guest_info guest_info;
+	struct kvmi_control_events control_events;
+	struct kvmi_wait_mode wait_mode;
+	struct kvmi_pause_vcpu pause_vcpu;
+	struct kvmi_pause_all pause_all;
+	struct kvmi_shutdown shutdown;
+};
+
+/**
+ * kvmi_vm_command_size() - the argument size of a VM command without pointers
+ * @id: a KVMI_CMD_* id
+ *
+ * Return: the size of the argument kvmi_vm_command() takes for @id, at
+ * most KVMI_VM_ARGS_MAX bytes, or -EOPNOTSUPP if it doesn't serve @id.
+ */
+int kvmi_vm_command_size(u32 id)
+{
+	switch (id) {
+	case KVMI_CMD_GET_VERSION:
+		return sizeof(struct kvmi_version);
+	case KVMI_CMD_CHECK_COMMAND:
+	case KVMI_CMD_CHECK_EVENT:
+		return sizeof(struct kvmi_check);
+	case KVMI_CMD_GET_GUEST_INFO:
+		return sizeof(struct kvmi_guest_info);
+	case KVMI_CMD_CONTROL_EVENTS:
+		return sizeof(struct kvmi_control_events);
+	case KVMI_CMD_SET_WAIT_MODE:
+		return sizeof(struct kvmi_wait_mode);
+	case KVMI_CMD_PAUSE_VCPU:
+	case KVMI_CMD_UNPAUSE:
+		return sizeof(struct kvmi_pause_vcpu);
+	case KVMI_CMD_PAUSE_ALL:
+		return sizeof(struct kvmi_pause_all);
+	case KVMI_CMD_SHUTDOWN_GUEST:
+		return sizeof(struct kvmi_shutdown);
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+static_assert(sizeof(union kvmi_vm_args) <= KVMI_VM_ARGS_MAX);
+
+/**
+ * kvmi_vm_command() - run a VM command whose argument is in kernel memory
+ * @kvmi: the introspection
+ * @kvm: the VM, referenced by the caller
+ * @id: the command, one kvmi_vm_command_size() accepts
+ * @arg: its argument, of kvmi_vm_command_size(@id) bytes; GET_VERSION
+ *	and GET_GUEST_INFO overwrite it with the kernel's structure whole
+ *
+ * The handlers of the ioctls, for the socket transport's receive thread
+ * (kvmi_socket.c) as for kvmi_ioctl_dispatch(). The caller checks the
+ * VMM's allow-list.
+ *
+ * Return: 0 or -errno, as the ioctl.
+ */
+int kvmi_vm_command(struct kvmi *kvmi, struct kvm *kvm, u32 id, void *arg)
+{
+	union kvmi_vm_args *a = arg;
+
+	switch (id) {
+	case KVMI_CMD_GET_VERSION:
+		kvmi_version_fill(&a->version);
+		return 0;
+	case KVMI_CMD_CHECK_COMMAND:
+		return kvmi_check(kvm, &a->check, kvmi_command_implemented,
+				  kvmi_command_allowed);
+	case KVMI_CMD_CHECK_EVENT:
+		return kvmi_check(kvm, &a->check, kvmi_event_implemented,
+				  kvmi_event_allowed);
+	case KVMI_CMD_GET_GUEST_INFO:
+		kvmi_guest_info_fill(kvm, &a->guest_info);
+		return 0;
+	case KVMI_CMD_CONTROL_EVENTS:
+		return kvmi_control_events(kvmi, kvm, &a->control_events);
+	case KVMI_CMD_SET_WAIT_MODE:
+		return kvmi_set_wait_mode(kvmi, kvm, &a->wait_mode);
+	case KVMI_CMD_PAUSE_VCPU:
+		return kvmi_pause_vcpu(kvmi, kvm, &a->pause_vcpu);
+	case KVMI_CMD_PAUSE_ALL:
+		return kvmi_pause_all(kvmi, kvm, &a->pause_all);
+	case KVMI_CMD_UNPAUSE:
+		return kvmi_unpause(kvmi, &a->pause_vcpu);
+	case KVMI_CMD_SHUTDOWN_GUEST:
+		return kvmi_shutdown_guest(kvmi, kvm, &a->shutdown);
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+/* An ioctl whose argument is a structure kvmi_vm_command() takes. */
+static int kvmi_ioctl_in(struct kvmi *kvmi, struct kvm *kvm, u32 id,
+			 void __user *argp)
+{
+	int size = kvmi_vm_command_size(id);
+	union kvmi_vm_args a;
+
+	if (WARN_ON_ONCE(size < 0 || size > sizeof(a)))
+		return -EOPNOTSUPP;
+	if (copy_from_user(&a, argp, size))
+		return -EFAULT;
+	return kvmi_vm_command(kvmi, kvm, id, &a);
 }
 
 /**
@@ -796,31 +896,22 @@ long kvmi_ioctl_dispatch(struct kvmi *kvmi, struct kvm *kvm,
 	case KVMI_CMD_GET_LAYOUT:
 		return kvmi_get_layout(kvmi, argp);
 	case KVMI_CMD_CHECK_COMMAND:
-		return kvmi_check(kvm, argp, kvmi_command_implemented,
-				  kvmi_command_allowed);
 	case KVMI_CMD_CHECK_EVENT:
-		return kvmi_check(kvm, argp, kvmi_event_implemented,
-				  kvmi_event_allowed);
+	case KVMI_CMD_CONTROL_EVENTS:
+	case KVMI_CMD_SET_WAIT_MODE:
+	case KVMI_CMD_PAUSE_VCPU:
+	case KVMI_CMD_PAUSE_ALL:
+	case KVMI_CMD_UNPAUSE:
+	case KVMI_CMD_SHUTDOWN_GUEST:
+		return kvmi_ioctl_in(kvmi, kvm, _IOC_NR(cmd), argp);
 	case KVMI_CMD_GET_GUEST_INFO:
 		return kvmi_get_guest_info(kvm, argp);
-	case KVMI_CMD_CONTROL_EVENTS:
-		return kvmi_control_events(kvmi, kvm, argp);
 	case KVMI_CMD_SET_VCPU_DOORBELLS:
 		return kvmi_ioctl_set_doorbells(kvmi, kvm, argp);
-	case KVMI_CMD_SET_WAIT_MODE:
-		return kvmi_set_wait_mode(kvmi, kvm, argp);
-	case KVMI_CMD_PAUSE_VCPU:
-		return kvmi_pause_vcpu(kvmi, kvm, argp);
-	case KVMI_CMD_PAUSE_ALL:
-		return kvmi_pause_all(kvmi, kvm, argp);
-	case KVMI_CMD_UNPAUSE:
-		return kvmi_unpause(kvmi, argp);
 	case KVMI_CMD_READ_PHYSICAL:
 		return kvmi_physical(kvm, argp, false);
 	case KVMI_CMD_WRITE_PHYSICAL:
 		return kvmi_physical(kvm, argp, true);
-	case KVMI_CMD_SHUTDOWN_GUEST:
-		return kvmi_shutdown_guest(kvmi, kvm, argp);
 	case KVMI_CMD_MAP_PHYSICAL_PAGE_TO_SVA:
 		return kvmi_sva_ioctl(kvmi, kvm, argp, true);
 	case KVMI_CMD_UNMAP_PHYSICAL_PAGE_FROM_SVA:
