@@ -278,14 +278,12 @@ static inline void kvmi_set_wait_mode(int fd, uint32_t vcpu, uint32_t mode,
  * the notify eventfd. Returns the event's seq.
  */
 static inline uint32_t kvmi_sk_wait_event(struct kvmi_sk *sk, uint32_t i,
-				   uint32_t last);
-static inline void kvmi_sk_reply(struct kvmi_sk *sk, uint32_t i, uint32_t seq,
-			  uint16_t event, uint8_t action, uint32_t flags,
-			  const struct kvmi_x86_regs *regs);
-static inline uint32_t kvmi_sk_send_cmd(struct kvmi_sk *sk, uint32_t i, uint16_t id,
-				 const union kvmi_cmd_args *args);
-static inline struct kvmi_cmd_result *kvmi_sk_wait_result(struct kvmi_sk *sk,
-						   uint32_t i, uint32_t seq);
+					  uint32_t last);
+static inline void kvmi_sk_send(struct kvmi_sk *sk, uint16_t id,
+				uint32_t seq, uint32_t vcpu,
+				const void *payload, uint32_t size);
+static inline struct kvmi_cmd_result *
+kvmi_sk_wait_result(struct kvmi_sk *sk, uint32_t i, uint32_t seq);
 
 static inline uint32_t kvmi_wait_event(struct kvmi_maps *m, uint32_t i,
 				       int notify_fd, uint32_t last)
@@ -322,10 +320,6 @@ static inline void kvmi_send_reply(struct kvmi_maps *m, uint32_t i,
 	struct kvmi_vcpu_state *vs = kvmi_vcpu_state(m, i);
 	uint64_t one = 1;
 
-	if (m->sk) {
-		kvmi_sk_reply(m->sk, i, seq, event, action, flags, regs);
-		return;
-	}
 	rp->event = event;
 	rp->action = action;
 	rp->padding1 = 0;
@@ -334,6 +328,11 @@ static inline void kvmi_send_reply(struct kvmi_maps *m, uint32_t i,
 	if (regs)
 		rp->regs = *regs;
 	__atomic_store_n(&rp->seq, seq, __ATOMIC_RELEASE);	/* T2 */
+	if (m->sk) {
+		/* The slot as the ring would read it, as a message. */
+		kvmi_sk_send(m->sk, KVMI_MSG_REPLY, seq, i, rp, sizeof(*rp));
+		return;
+	}
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);		/* T3 */
 	if (kick_fd >= 0 &&
 	    (__atomic_load_n(&vs->flags, __ATOMIC_RELAXED) &
@@ -371,8 +370,6 @@ static inline uint32_t kvmi_send_cmd(struct kvmi_maps *m, uint32_t i,
 	struct kvmi_cmd *c = kvmi_cmd_slot(m, i);
 	uint32_t seq = c->seq + 1;
 
-	if (m->sk)
-		return kvmi_sk_send_cmd(m->sk, i, id, args);
 	if (!seq)
 		seq = 1;
 	c->id = id;
@@ -384,6 +381,9 @@ static inline uint32_t kvmi_send_cmd(struct kvmi_maps *m, uint32_t i,
 	else
 		memset(&c->args, 0, sizeof(c->args));
 	__atomic_store_n(&c->seq, seq, __ATOMIC_RELEASE);	/* T4 */
+	if (m->sk)
+		kvmi_sk_send(m->sk, KVMI_MSG_VCPU_COMMAND, seq, i, c,
+			     sizeof(*c));
 	kvmi_kick_if_needed(m, i, kick_fd);			/* T3 */
 	return seq;
 }
@@ -469,12 +469,13 @@ static inline int kvmi_recv_fd(int sock)
  * so that a test runs on either transport with the same body: after
  * kvmi_use_transport(KVMI_TRANSPORT_SOCKET), kvmi_open() hands the kernel
  * one end of a socketpair and kvmi_map_all() finds the other. Then
- * kvmi_wait_event(), kvmi_send_reply(), kvmi_send_cmd(),
- * kvmi_wait_cmd_result() and kvmi_run_cmd() exchange messages instead of
- * slots (notify and kick eventfds are ignored: the socket is the
- * doorbell). The kernel still writes the kernel area (event and result
- * slots, vCPU state, counters), so tests read them as before; VM
- * commands stay ioctls, which work with both transports.
+ * kvmi_send_reply() and kvmi_send_cmd() fill the tool's slots as with the
+ * ring and send what they hold as messages, kvmi_wait_event(),
+ * kvmi_wait_cmd_result() and kvmi_run_cmd() wait for messages (notify
+ * and kick eventfds are ignored: the socket is the doorbell). The kernel
+ * still writes the kernel area (event and result slots, vCPU state,
+ * counters), so tests read them as before; VM commands stay ioctls,
+ * which work with both transports.
  *
  * One thread at a time reads the socket and files each message by vCPU;
  * every waiter takes its turn at reading until its own message is there.
@@ -489,9 +490,6 @@ struct kvmi_sk {
 	uint32_t event_seq[KVMI_SK_VCPUS];	/* last EVENT (atomic) */
 	uint32_t result_seq[KVMI_SK_VCPUS];	/* last VCPU_RESULT (atomic) */
 	struct kvmi_cmd_result result[KVMI_SK_VCPUS];
-	uint32_t cmd_seq[KVMI_SK_VCPUS];
-	struct kvmi_reply reply[KVMI_SK_VCPUS];	/* as the ring's slots */
-	struct kvmi_cmd cmd[KVMI_SK_VCPUS];
 	uint32_t unhooks;		/* KVMI_MSG_UNHOOK seen (atomic) */
 };
 
@@ -618,7 +616,7 @@ static inline void kvmi_sk_pump(struct kvmi_sk *sk)
 }
 
 static inline uint32_t kvmi_sk_wait_event(struct kvmi_sk *sk, uint32_t i,
-				   uint32_t last)
+					  uint32_t last)
 {
 	uint32_t s;
 
@@ -631,8 +629,8 @@ static inline uint32_t kvmi_sk_wait_event(struct kvmi_sk *sk, uint32_t i,
 	}
 }
 
-static inline struct kvmi_cmd_result *kvmi_sk_wait_result(struct kvmi_sk *sk,
-						   uint32_t i, uint32_t seq)
+static inline struct kvmi_cmd_result *
+kvmi_sk_wait_result(struct kvmi_sk *sk, uint32_t i, uint32_t seq)
 {
 	TEST_ASSERT(i < KVMI_SK_VCPUS, "vCPU %u", i);
 	while (__atomic_load_n(&sk->result_seq[i], __ATOMIC_ACQUIRE) != seq)
@@ -640,8 +638,9 @@ static inline struct kvmi_cmd_result *kvmi_sk_wait_result(struct kvmi_sk *sk,
 	return &sk->result[i];
 }
 
-static inline void kvmi_sk_send(struct kvmi_sk *sk, uint16_t id, uint32_t seq,
-			 uint32_t vcpu, const void *payload, uint32_t size)
+static inline void kvmi_sk_send(struct kvmi_sk *sk, uint16_t id,
+				uint32_t seq, uint32_t vcpu,
+				const void *payload, uint32_t size)
 {
 	struct kvmi_msg_hdr hdr = {
 		.id = id, .size = size, .seq = seq, .vcpu = vcpu,
@@ -658,45 +657,6 @@ static inline void kvmi_sk_send(struct kvmi_sk *sk, uint16_t id, uint32_t seq,
 	pthread_mutex_unlock(&sk->tx);
 	TEST_ASSERT(n == (ssize_t)(sizeof(hdr) + size),
 		    "socket transport: send: %s", strerror(errno));
-}
-
-/* As kvmi_send_reply() does to the reply slot, then sent. */
-static inline void kvmi_sk_reply(struct kvmi_sk *sk, uint32_t i, uint32_t seq,
-			  uint16_t event, uint8_t action, uint32_t flags,
-			  const struct kvmi_x86_regs *regs)
-{
-	struct kvmi_reply *rp = &sk->reply[i];
-
-	TEST_ASSERT(i < KVMI_SK_VCPUS, "vCPU %u", i);
-	rp->seq = seq;
-	rp->event = event;
-	rp->action = action;
-	rp->padding1 = 0;
-	rp->flags = flags;
-	rp->padding2 = 0;
-	if (regs)
-		rp->regs = *regs;
-	kvmi_sk_send(sk, KVMI_MSG_REPLY, seq, i, rp, sizeof(*rp));
-}
-
-/* As kvmi_send_cmd() does to the command slot, then sent. */
-static inline uint32_t kvmi_sk_send_cmd(struct kvmi_sk *sk, uint32_t i, uint16_t id,
-				 const union kvmi_cmd_args *args)
-{
-	struct kvmi_cmd *c = &sk->cmd[i];
-	uint32_t seq;
-
-	TEST_ASSERT(i < KVMI_SK_VCPUS, "vCPU %u", i);
-	seq = ++sk->cmd_seq[i];
-	if (!seq)
-		seq = sk->cmd_seq[i] = 1;
-	memset(c, 0, sizeof(*c));
-	c->seq = seq;
-	c->id = id;
-	if (args)
-		c->args = *args;
-	kvmi_sk_send(sk, KVMI_MSG_VCPU_COMMAND, seq, i, c, sizeof(*c));
-	return seq;
 }
 
 /* The transports a test runs on: FIXTURE_VARIANT_ADD(f, ring/socket). */
