@@ -71,8 +71,8 @@ check-debug: selftests qemu kernel-debug
 	@selftests/check.sh --vm-only --debug
 
 ## torture         the hostile-tool tests' long runs on the debug kernel
-##                 (Documentation/virt/kvm/kvmi-torture.rst; an hour or more:
-##                 section 4 has the durations measured)
+##                 (Documentation/virt/kvm/kvmi-torture.rst: about 30
+##                 minutes on 2 cores; section 4 has the durations measured)
 TORTURE_EVENTS ?= 100000
 TORTURE_CALLS ?= 200000
 TORTURE_KILLS ?= 200

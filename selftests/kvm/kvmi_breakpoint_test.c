@@ -75,9 +75,12 @@ FIXTURE(bp) {
 	struct runner r;
 };
 
+KVMI_TRANSPORT_VARIANTS(bp);
+
 FIXTURE_SETUP(bp)
 {
 	KVMI_REQUIRE();
+	kvmi_use_transport(variant->transport);
 	self->vm = vm_create_with_one_vcpu(&self->vcpu, guest_code);
 	vm_install_exception_handler(self->vm, BP_VECTOR, guest_bp_handler);
 	self->fd = kvmi_open(self->vm);

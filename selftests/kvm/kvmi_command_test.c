@@ -101,6 +101,8 @@ FIXTURE(cmd) {
 	uint32_t seq;		/* the HYPERCALL event waiting */
 };
 
+KVMI_TRANSPORT_VARIANTS(cmd);
+
 /*
  * One vCPU, introspection open and mapped, VM-wide doorbells, and the
  * vCPU waiting in its HYPERCALL event (self->seq).
@@ -108,6 +110,7 @@ FIXTURE(cmd) {
 FIXTURE_SETUP(cmd)
 {
 	KVMI_REQUIRE();
+	kvmi_use_transport(variant->transport);
 	self->vm = vm_create_with_one_vcpu(&self->vcpu, guest_code);
 	self->fd = kvmi_open(self->vm);
 	kvmi_map_all(self->fd, &self->m);
@@ -337,6 +340,7 @@ TEST_F(cmd, bad_commands_rejected)
 	struct kvmi_cmd *c = kvmi_cmd_slot(&self->m, 0);
 	struct kvmi_vcpu_counters *cnt = kvmi_counters(&self->m, 0);
 
+	KVMI_RING_ONLY("writes the command slot itself");
 	ASSERT_EQ(-EINVAL, kvmi_run_cmd(&self->m, 0, KVMI_CMD_GET_GUEST_INFO,
 					NULL, self->kick));
 	ASSERT_EQ(KVMI_CMD_GET_GUEST_INFO, res->id);

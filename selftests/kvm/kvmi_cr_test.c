@@ -104,9 +104,12 @@ FIXTURE(cr) {
 	struct runner r;
 };
 
+KVMI_TRANSPORT_VARIANTS(cr);
+
 FIXTURE_SETUP(cr)
 {
 	KVMI_REQUIRE();
+	kvmi_use_transport(variant->transport);
 	self->vm = vm_create_with_one_vcpu(&self->vcpu, guest_code);
 	self->fd = kvmi_open(self->vm);
 	kvmi_map_all(self->fd, &self->m);

@@ -129,9 +129,12 @@ FIXTURE(desc) {
 	struct kvm_sregs sregs;	/* before the test */
 };
 
+KVMI_TRANSPORT_VARIANTS(desc);
+
 FIXTURE_SETUP(desc)
 {
 	KVMI_REQUIRE();
+	kvmi_use_transport(variant->transport);
 	self->vm = vm_create_with_one_vcpu(&self->vcpu, guest_code);
 	vcpu_sregs_get(self->vcpu, &self->sregs);
 	gdt_base = self->sregs.gdt.base;

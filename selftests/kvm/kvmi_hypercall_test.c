@@ -134,6 +134,8 @@ FIXTURE(hc) {
 	struct runner r;
 };
 
+KVMI_TRANSPORT_VARIANTS(hc);
+
 /*
  * A VM with one vCPU running guest_hypercall(), introspection open and
  * mapped, VM-wide notify and kick eventfds; the event is not enabled.
@@ -141,6 +143,7 @@ FIXTURE(hc) {
 FIXTURE_SETUP(hc)
 {
 	KVMI_REQUIRE();
+	kvmi_use_transport(variant->transport);
 	self->vm = vm_create_with_one_vcpu(&self->vcpu, guest_hypercall);
 	self->fd = kvmi_open(self->vm);
 	kvmi_map_all(self->fd, &self->m);
@@ -219,8 +222,10 @@ TEST_F(hc, continue_reports_done_and_counters)
 {
 	struct kvmi_vcpu_state *vs = kvmi_vcpu_state(&self->m, 0);
 	struct kvmi_vcpu_counters *c = kvmi_counters(&self->m, 0);
-	uint32_t s = start_event(_metadata, self, self->notify);
+	uint32_t s;
 
+	KVMI_RING_ONLY("the notify eventfd's counters");
+	s = start_event(_metadata, self, self->notify);
 	ASSERT_TRUE(vs->flags & KVMI_VCPU_WAITING);
 	reply_continue(self, s);
 	runner_join(&self->r);
@@ -371,6 +376,8 @@ TEST_F(hc, no_kick_fd_waits_as_poll)
 {
 	uint32_t s;
 
+	KVMI_RING_ONLY("the kick eventfd");
+
 	kvmi_set_doorbells(self->fd, KVMI_ALL_VCPUS, KVMI_DOORBELL_KICK,
 			   -1, -1);
 	kvmi_set_wait_mode(self->fd, 0, KVMI_WAIT_BLOCK, 0);
@@ -445,6 +452,8 @@ TEST_F(hc, kick_wakes_sleeping_vcpu)
 	struct kvmi_vcpu_counters *c = kvmi_counters(&self->m, 0);
 	uint32_t s;
 
+	KVMI_RING_ONLY("the kick eventfd");
+
 	kvmi_set_wait_mode(self->fd, 0, KVMI_WAIT_BLOCK, 0);
 	s = start_event(_metadata, self, self->notify);
 	wait_need_kick(&self->m);
@@ -462,10 +471,12 @@ TEST_F(hc, kick_wakes_sleeping_vcpu)
 /* A per-vCPU doorbell takes precedence over the VM-wide one. */
 TEST_F(hc, vcpu_notify_fd_overrides_vm_wide)
 {
-	int own = eventfd(0, EFD_CLOEXEC);
 	uint64_t cnt = 0;
 	uint32_t s;
+	int own;
 
+	KVMI_RING_ONLY("the notify eventfds");
+	own = eventfd(0, EFD_CLOEXEC);
 	ASSERT_LE(0, own);
 	kvmi_set_doorbells(self->fd, 0, KVMI_DOORBELL_NOTIFY, own, -1);
 	s = start_event(_metadata, self, own);
@@ -485,6 +496,7 @@ TEST_F(hc, tool_polling_suppresses_notify)
 	struct kvmi_vcpu_counters *c = kvmi_counters(&self->m, 0);
 	uint32_t s;
 
+	KVMI_RING_ONLY("the notify eventfd");
 	kvmi_tool_state(&self->m, 0)->flags = KVMI_TOOL_POLLING;
 	s = start_event(_metadata, self, -1);
 	reply_continue(self, s);
@@ -599,8 +611,11 @@ TEST_F(hc, bad_reply_unknown_regs_group)
 TEST_F(hc, reply_with_other_seq_is_ignored)
 {
 	struct kvmi_vcpu_counters *c = kvmi_counters(&self->m, 0);
-	uint32_t s = start_event(_metadata, self, self->notify);
+	uint32_t s;
 
+	/* kvmi_socket_test: on the socket, a protocol error. */
+	KVMI_RING_ONLY("a reply to no event ends the socket transport");
+	s = start_event(_metadata, self, self->notify);
 	kvmi_send_reply(&self->m, 0, s + 1, KVMI_EVENT_HYPERCALL,
 			KVMI_ACTION_CRASH, 0, NULL, self->kick);
 	reply_continue(self, s);

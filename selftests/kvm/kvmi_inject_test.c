@@ -73,10 +73,13 @@ FIXTURE(inj) {
 	uint32_t seq;
 };
 
+KVMI_TRANSPORT_VARIANTS(inj);
+
 /* The vCPU waits in its HYPERCALL event; the tool polls. */
 FIXTURE_SETUP(inj)
 {
 	KVMI_REQUIRE();
+	kvmi_use_transport(variant->transport);
 	self->vm = vm_create_with_one_vcpu(&self->vcpu, guest_code);
 	vm_install_exception_handler(self->vm, UD_VECTOR, guest_handler);
 	vm_install_exception_handler(self->vm, PF_VECTOR, guest_handler);

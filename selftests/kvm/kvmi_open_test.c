@@ -235,7 +235,8 @@ TEST(get_version)
 	ASSERT_EQ(KVMI_VERSION, ver.version);
 	ASSERT_EQ(KVMI_FEATURE_RING | KVMI_FEATURE_INJECT_STATUS |
 		  KVMI_FEATURE_SVA | KVMI_FEATURE_PF_EMULATION |
-		  KVMI_FEATURE_SINGLESTEP | KVMI_FEATURE_SOCKET, ver.features);
+		  KVMI_FEATURE_PF_CTX | KVMI_FEATURE_SINGLESTEP |
+		  KVMI_FEATURE_SOCKET, ver.features);
 	ASSERT_EQ(sizeof(struct kvmi_event), ver.event_size);
 	ASSERT_EQ(sizeof(struct kvmi_reply), ver.reply_size);
 	ASSERT_EQ(sizeof(struct kvmi_cmd), ver.cmd_size);

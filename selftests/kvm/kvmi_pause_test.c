@@ -73,12 +73,15 @@ FIXTURE(pause) {
 	volatile uint64_t *kgs[NR_VCPUS];
 };
 
+KVMI_TRANSPORT_VARIANTS(pause);
+
 FIXTURE_SETUP(pause)
 {
 	struct sigaction sa = { .sa_handler = sig_nop };
 	int i;
 
 	KVMI_REQUIRE();
+	kvmi_use_transport(variant->transport);
 	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));	/* no SA_RESTART */
 	self->vm = vm_create_with_vcpus(NR_VCPUS, guest_count, self->vcpus);
 	self->fd = kvmi_open(self->vm);

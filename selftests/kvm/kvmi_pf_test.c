@@ -92,9 +92,12 @@ FIXTURE(pf) {
 	struct runner r;
 };
 
+KVMI_TRANSPORT_VARIANTS(pf);
+
 FIXTURE_SETUP(pf)
 {
 	KVMI_REQUIRE();
+	kvmi_use_transport(variant->transport);
 	self->vm = vm_create_with_one_vcpu(&self->vcpu, guest_code);
 	vm_userspace_mem_region_add(self->vm, VM_MEM_SRC_ANONYMOUS, TEST_GPA,
 				    TEST_SLOT, TEST_PAGES, 0);
@@ -559,8 +562,11 @@ TEST_F(pf, noemu_without_rip_is_invalid)
 		  kvmi_vcpu_state(&self->m, 0)->done_reason);
 }
 
-/* SET_CTX is not implemented yet: invalid, CONTINUE applies. */
-TEST_F(pf, set_ctx_not_accepted_yet)
+/*
+ * SET_CTX without a context (ctx_type 0): invalid, CONTINUE applies;
+ * kvmi_pf_ctx_test has the rest.
+ */
+TEST_F(pf, set_ctx_without_context_is_invalid)
 {
 	uint32_t s = start_write(_metadata, self);
 

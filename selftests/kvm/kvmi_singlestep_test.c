@@ -104,11 +104,14 @@ FIXTURE(ss) {
 	bool guest_tf;	/* the guest may have set TF itself */
 };
 
+KVMI_TRANSPORT_VARIANTS(ss);
+
 FIXTURE_SETUP(ss)
 {
 	struct kvmi_version ver;
 
 	KVMI_REQUIRE();
+	kvmi_use_transport(variant->transport);
 	self->vm = vm_create_with_one_vcpu(&self->vcpu, guest_code);
 	vm_install_exception_handler(self->vm, DB_VECTOR, guest_db_handler);
 	self->fd = kvmi_open(self->vm);

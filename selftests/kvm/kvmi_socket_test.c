@@ -536,7 +536,7 @@ TEST_F(sock, one_vcpu_waits_the_other_runs)
 /* Both vCPUs in an event at once; their replies in the other order. */
 TEST_F(sock, two_vcpus_in_events)
 {
-	struct kvmi_event ev0, ev1, ev;
+	struct kvmi_event ev0 = {}, ev1 = {}, ev;
 	struct runner r1;
 	uint32_t s0, s1;
 	int i;

@@ -127,9 +127,12 @@ FIXTURE(trap) {
 	uint32_t seq;
 };
 
+KVMI_TRANSPORT_VARIANTS(trap);
+
 FIXTURE_SETUP(trap)
 {
 	KVMI_REQUIRE();
+	kvmi_use_transport(variant->transport);
 	self->vm = vm_create_with_one_vcpu(&self->vcpu, guest_code);
 	self->fd = kvmi_open(self->vm);
 	kvmi_map_all(self->fd, &self->m);

@@ -9,7 +9,10 @@
 #define SELFTEST_KVM_KVMI_UTIL_H
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -23,6 +26,14 @@
 
 /* Skip the test on a kernel without kvmi-ring. */
 #define KVMI_REQUIRE() TEST_REQUIRE(kvm_has_cap(KVM_CAP_INTROSPECTION))
+
+/*
+ * The transport kvmi_open() and kvmi_open_fd() use: KVMI_TRANSPORT_RING,
+ * or KVMI_TRANSPORT_SOCKET (set by kvmi_use_transport(), see the end of
+ * this file). Per test program.
+ */
+static uint32_t kvmi_test_transport = KVMI_TRANSPORT_RING;
+static inline int kvmi_sk_open_fd(int vm_fd);
 
 /* A struct kvmi_open that KVM_INTROSPECTION_OPEN accepts. */
 static inline struct kvmi_open kvmi_open_args(void)
@@ -43,7 +54,11 @@ static inline int __kvmi_open(int vm_fd, void *op)
 static inline int kvmi_open_fd(int vm_fd)
 {
 	struct kvmi_open op = kvmi_open_args();
-	int fd = __kvmi_open(vm_fd, &op);
+	int fd;
+
+	if (kvmi_test_transport == KVMI_TRANSPORT_SOCKET)
+		return kvmi_sk_open_fd(vm_fd);
+	fd = __kvmi_open(vm_fd, &op);
 
 	TEST_ASSERT(fd >= 0,
 		    __KVM_SYSCALL_ERROR("KVM_INTROSPECTION_OPEN", fd));
@@ -86,16 +101,25 @@ static inline void *kvmi_mmap(int fd, uint64_t offset, uint64_t size,
 	return p;
 }
 
-/* The mappings of every area, for all max_vcpus vCPUs. */
+struct kvmi_sk;
+static inline struct kvmi_sk *kvmi_sk_of(int fd);
+static inline void kvmi_sk_close(struct kvmi_sk *sk);
+
+/*
+ * The mappings of every area, for all max_vcpus vCPUs; @sk: the tool's
+ * end of the socket if the fd was opened with the socket transport.
+ */
 struct kvmi_maps {
 	struct kvmi_layout lo;
 	struct kvmi_vm_state *vm;
 	uint8_t *kernel;
 	uint8_t *tool;
+	struct kvmi_sk *sk;
 };
 
 static inline void kvmi_map_all(int fd, struct kvmi_maps *m)
 {
+	m->sk = kvmi_sk_of(fd);
 	kvmi_get_layout(fd, &m->lo);
 	m->vm = kvmi_mmap(fd, m->lo.vm_offset, m->lo.vm_size, PROT_READ);
 	m->kernel = kvmi_mmap(fd, m->lo.kernel_offset,
@@ -107,6 +131,9 @@ static inline void kvmi_map_all(int fd, struct kvmi_maps *m)
 
 static inline void kvmi_unmap_all(struct kvmi_maps *m)
 {
+	if (m->sk)
+		kvmi_sk_close(m->sk);
+	m->sk = NULL;
 	munmap(m->vm, m->lo.vm_size);
 	munmap(m->kernel, m->lo.max_vcpus * m->lo.kernel_stride);
 	munmap(m->tool, m->lo.max_vcpus * m->lo.tool_stride);
@@ -250,6 +277,14 @@ static inline void kvmi_set_wait_mode(int fd, uint32_t vcpu, uint32_t mode,
  * is -1 (KVMI_TOOL_POLLING must then be set by the caller), else sleep on
  * the notify eventfd. Returns the event's seq.
  */
+static inline uint32_t kvmi_sk_wait_event(struct kvmi_sk *sk, uint32_t i,
+					  uint32_t last);
+static inline void kvmi_sk_send(struct kvmi_sk *sk, uint16_t id,
+				uint32_t seq, uint32_t vcpu,
+				const void *payload, uint32_t size);
+static inline struct kvmi_cmd_result *
+kvmi_sk_wait_result(struct kvmi_sk *sk, uint32_t i, uint32_t seq);
+
 static inline uint32_t kvmi_wait_event(struct kvmi_maps *m, uint32_t i,
 				       int notify_fd, uint32_t last)
 {
@@ -257,6 +292,8 @@ static inline uint32_t kvmi_wait_event(struct kvmi_maps *m, uint32_t i,
 	uint64_t cnt;
 	uint32_t s;
 
+	if (m->sk)
+		return kvmi_sk_wait_event(m->sk, i, last);
 	for (;;) {
 		/* T1: pairs with the kernel's store-release (K1). */
 		s = __atomic_load_n(&ev->seq, __ATOMIC_ACQUIRE);
@@ -291,6 +328,11 @@ static inline void kvmi_send_reply(struct kvmi_maps *m, uint32_t i,
 	if (regs)
 		rp->regs = *regs;
 	__atomic_store_n(&rp->seq, seq, __ATOMIC_RELEASE);	/* T2 */
+	if (m->sk) {
+		/* The slot as the ring would read it, as a message. */
+		kvmi_sk_send(m->sk, KVMI_MSG_REPLY, seq, i, rp, sizeof(*rp));
+		return;
+	}
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);		/* T3 */
 	if (kick_fd >= 0 &&
 	    (__atomic_load_n(&vs->flags, __ATOMIC_RELAXED) &
@@ -306,6 +348,8 @@ static inline void kvmi_kick_if_needed(struct kvmi_maps *m, uint32_t i,
 	struct kvmi_vcpu_state *vs = kvmi_vcpu_state(m, i);
 	uint64_t one = 1;
 
+	if (m->sk)
+		return;		/* the socket is the doorbell */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (kick_fd >= 0 &&
 	    (__atomic_load_n(&vs->flags, __ATOMIC_RELAXED) &
@@ -337,6 +381,9 @@ static inline uint32_t kvmi_send_cmd(struct kvmi_maps *m, uint32_t i,
 	else
 		memset(&c->args, 0, sizeof(c->args));
 	__atomic_store_n(&c->seq, seq, __ATOMIC_RELEASE);	/* T4 */
+	if (m->sk)
+		kvmi_sk_send(m->sk, KVMI_MSG_VCPU_COMMAND, seq, i, c,
+			     sizeof(*c));
 	kvmi_kick_if_needed(m, i, kick_fd);			/* T3 */
 	return seq;
 }
@@ -347,6 +394,8 @@ kvmi_wait_cmd_result(struct kvmi_maps *m, uint32_t i, uint32_t seq)
 {
 	struct kvmi_cmd_result *res = kvmi_cmd_result_slot(m, i);
 
+	if (m->sk)
+		return kvmi_sk_wait_result(m->sk, i, seq);
 	while (__atomic_load_n(&res->seq, __ATOMIC_ACQUIRE) != seq)
 		;
 	return res;
@@ -414,5 +463,218 @@ static inline int kvmi_recv_fd(int sock)
 	memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
 	return fd;
 }
+
+/*
+ * The socket transport (kvmi.rst, section 22) behind the helpers above,
+ * so that a test runs on either transport with the same body: after
+ * kvmi_use_transport(KVMI_TRANSPORT_SOCKET), kvmi_open() hands the kernel
+ * one end of a socketpair and kvmi_map_all() finds the other. Then
+ * kvmi_send_reply() and kvmi_send_cmd() fill the tool's slots as with the
+ * ring and send what they hold as messages, kvmi_wait_event(),
+ * kvmi_wait_cmd_result() and kvmi_run_cmd() wait for messages (notify
+ * and kick eventfds are ignored: the socket is the doorbell). The kernel
+ * still writes the kernel area (event and result slots, vCPU state,
+ * counters), so tests read them as before; VM commands stay ioctls,
+ * which work with both transports.
+ *
+ * One thread at a time reads the socket and files each message by vCPU;
+ * every waiter takes its turn at reading until its own message is there.
+ */
+#define KVMI_SK_VCPUS	8
+#define KVMI_SK_FDS	1024
+
+struct kvmi_sk {
+	int s;				/* the tool's end */
+	pthread_mutex_t rx;		/* held by the thread reading */
+	pthread_mutex_t tx;		/* keeps messages whole */
+	uint32_t event_seq[KVMI_SK_VCPUS];	/* last EVENT (atomic) */
+	uint32_t result_seq[KVMI_SK_VCPUS];	/* last VCPU_RESULT (atomic) */
+	struct kvmi_cmd_result result[KVMI_SK_VCPUS];
+	uint32_t unhooks;		/* KVMI_MSG_UNHOOK seen (atomic) */
+};
+
+/* The socket of each introspection fd opened by kvmi_sk_open_fd(). */
+static struct kvmi_sk *kvmi_sk_fds[KVMI_SK_FDS];
+
+static inline void kvmi_use_transport(uint32_t transport)
+{
+	kvmi_test_transport = transport;
+}
+
+static inline struct kvmi_sk *kvmi_sk_of(int fd)
+{
+	return fd >= 0 && fd < KVMI_SK_FDS ? kvmi_sk_fds[fd] : NULL;
+}
+
+static inline void kvmi_sk_close(struct kvmi_sk *sk)
+{
+	int i;
+
+	for (i = 0; i < KVMI_SK_FDS; i++)
+		if (kvmi_sk_fds[i] == sk)
+			kvmi_sk_fds[i] = NULL;
+	close(sk->s);
+	pthread_mutex_destroy(&sk->rx);
+	pthread_mutex_destroy(&sk->tx);
+	free(sk);
+}
+
+static inline int kvmi_sk_open_fd(int vm_fd)
+{
+	struct kvmi_open op = kvmi_open_args();
+	struct kvmi_sk *sk;
+	int sv[2], fd;
+
+	TEST_ASSERT(!socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+		    "socketpair: %s", strerror(errno));
+	op.transport = KVMI_TRANSPORT_SOCKET;
+	op.transport_fd = sv[1];
+	fd = __kvmi_open(vm_fd, &op);
+	TEST_ASSERT(fd >= 0,
+		    __KVM_SYSCALL_ERROR("KVM_INTROSPECTION_OPEN (socket)", fd));
+	TEST_ASSERT(fd < KVMI_SK_FDS, "fd %d", fd);
+	close(sv[1]);
+
+	sk = calloc(1, sizeof(*sk));
+	TEST_ASSERT(sk, "calloc");
+	sk->s = sv[0];
+	pthread_mutex_init(&sk->rx, NULL);
+	pthread_mutex_init(&sk->tx, NULL);
+	/* An earlier introspection fd of that number is gone. */
+	if (kvmi_sk_fds[fd])
+		kvmi_sk_close(kvmi_sk_fds[fd]);
+	kvmi_sk_fds[fd] = sk;
+	return fd;
+}
+
+static inline void kvmi_sk_read(struct kvmi_sk *sk, void *buf, size_t len)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < len) {
+		n = recv(sk->s, (char *)buf + done, len - done, 0);
+		TEST_ASSERT(n > 0, "socket transport: recv: %s",
+			    n ? strerror(errno) : "end of file");
+		done += n;
+	}
+}
+
+/* Read one message and file it (with sk->rx held). */
+static inline void kvmi_sk_read_one(struct kvmi_sk *sk)
+{
+	union {
+		struct kvmi_event ev;
+		struct kvmi_cmd_result res;
+		uint8_t bytes[KVMI_MSG_MAX_SIZE];
+	} *p;
+	struct kvmi_msg_hdr hdr;
+
+	kvmi_sk_read(sk, &hdr, sizeof(hdr));
+	TEST_ASSERT(!hdr.flags && hdr.size <= KVMI_MSG_MAX_SIZE,
+		    "socket transport: message %u, flags %u, size %u",
+		    hdr.id, hdr.flags, hdr.size);
+	p = malloc(sizeof(*p));
+	TEST_ASSERT(p, "malloc");
+	kvmi_sk_read(sk, p, hdr.size);
+	switch (hdr.id) {
+	case KVMI_MSG_EVENT:
+		TEST_ASSERT(hdr.size == sizeof(p->ev) &&
+			    hdr.vcpu < KVMI_SK_VCPUS &&
+			    p->ev.vcpu == hdr.vcpu && p->ev.seq == hdr.seq,
+			    "socket transport: bad EVENT");
+		__atomic_store_n(&sk->event_seq[hdr.vcpu], hdr.seq,
+				 __ATOMIC_RELEASE);
+		break;
+	case KVMI_MSG_VCPU_RESULT:
+		TEST_ASSERT(hdr.size == sizeof(p->res) &&
+			    hdr.vcpu < KVMI_SK_VCPUS && p->res.seq == hdr.seq,
+			    "socket transport: bad VCPU_RESULT");
+		sk->result[hdr.vcpu] = p->res;
+		__atomic_store_n(&sk->result_seq[hdr.vcpu], hdr.seq,
+				 __ATOMIC_RELEASE);
+		break;
+	case KVMI_MSG_UNHOOK:
+		TEST_ASSERT(!hdr.size, "socket transport: bad UNHOOK");
+		__atomic_add_fetch(&sk->unhooks, 1, __ATOMIC_RELEASE);
+		break;
+	default:
+		TEST_FAIL("socket transport: unexpected message %u", hdr.id);
+	}
+	free(p);
+}
+
+/* Read a message if no other thread is reading, else let it. */
+static inline void kvmi_sk_pump(struct kvmi_sk *sk)
+{
+	if (pthread_mutex_trylock(&sk->rx)) {
+		sched_yield();
+		return;
+	}
+	kvmi_sk_read_one(sk);
+	pthread_mutex_unlock(&sk->rx);
+}
+
+static inline uint32_t kvmi_sk_wait_event(struct kvmi_sk *sk, uint32_t i,
+					  uint32_t last)
+{
+	uint32_t s;
+
+	TEST_ASSERT(i < KVMI_SK_VCPUS, "vCPU %u", i);
+	for (;;) {
+		s = __atomic_load_n(&sk->event_seq[i], __ATOMIC_ACQUIRE);
+		if (s && s != last)
+			return s;
+		kvmi_sk_pump(sk);
+	}
+}
+
+static inline struct kvmi_cmd_result *
+kvmi_sk_wait_result(struct kvmi_sk *sk, uint32_t i, uint32_t seq)
+{
+	TEST_ASSERT(i < KVMI_SK_VCPUS, "vCPU %u", i);
+	while (__atomic_load_n(&sk->result_seq[i], __ATOMIC_ACQUIRE) != seq)
+		kvmi_sk_pump(sk);
+	return &sk->result[i];
+}
+
+static inline void kvmi_sk_send(struct kvmi_sk *sk, uint16_t id,
+				uint32_t seq, uint32_t vcpu,
+				const void *payload, uint32_t size)
+{
+	struct kvmi_msg_hdr hdr = {
+		.id = id, .size = size, .seq = seq, .vcpu = vcpu,
+	};
+	struct iovec iov[2] = {
+		{ .iov_base = &hdr, .iov_len = sizeof(hdr) },
+		{ .iov_base = (void *)payload, .iov_len = size },
+	};
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+	ssize_t n;
+
+	pthread_mutex_lock(&sk->tx);
+	n = sendmsg(sk->s, &msg, MSG_NOSIGNAL);
+	pthread_mutex_unlock(&sk->tx);
+	TEST_ASSERT(n == (ssize_t)(sizeof(hdr) + size),
+		    "socket transport: send: %s", strerror(errno));
+}
+
+/* The transports a test runs on: FIXTURE_VARIANT_ADD(f, ring/socket). */
+#define KVMI_TRANSPORT_VARIANTS(f)					\
+FIXTURE_VARIANT(f) {							\
+	uint32_t transport;						\
+};									\
+FIXTURE_VARIANT_ADD(f, ring) {						\
+	.transport = KVMI_TRANSPORT_RING,				\
+};									\
+FIXTURE_VARIANT_ADD(f, socket) {					\
+	.transport = KVMI_TRANSPORT_SOCKET,				\
+}
+
+/* In a test of such a fixture: skip it on the socket transport, why. */
+#define KVMI_RING_ONLY(why) do {					\
+	if (variant->transport == KVMI_TRANSPORT_SOCKET)		\
+		SKIP(return, "ring transport only: " why);		\
+} while (0)
 
 #endif /* SELFTEST_KVM_KVMI_UTIL_H */

@@ -66,10 +66,13 @@ FIXTURE(cmd) {
 	uint32_t seq;
 };
 
+KVMI_TRANSPORT_VARIANTS(cmd);
+
 /* The vCPU waits in its HYPERCALL event; the tool polls. */
 FIXTURE_SETUP(cmd)
 {
 	KVMI_REQUIRE();
+	kvmi_use_transport(variant->transport);
 	self->vm = vm_create_with_one_vcpu(&self->vcpu, guest_code);
 	self->fd = kvmi_open(self->vm);
 	kvmi_map_all(self->fd, &self->m);

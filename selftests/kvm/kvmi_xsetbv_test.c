@@ -66,9 +66,12 @@ FIXTURE(xsetbv) {
 	struct runner r;
 };
 
+KVMI_TRANSPORT_VARIANTS(xsetbv);
+
 FIXTURE_SETUP(xsetbv)
 {
 	KVMI_REQUIRE();
+	kvmi_use_transport(variant->transport);
 	TEST_REQUIRE(kvm_cpu_has(X86_FEATURE_XSAVE));
 	self->vm = vm_create_with_one_vcpu(&self->vcpu, guest_code);
 	self->fd = kvmi_open(self->vm);

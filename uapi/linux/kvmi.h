@@ -51,6 +51,7 @@
 #define KVMI_FEATURE_INJECT_STATUS	_BITULL(3) /* inject_seq, inject_status */
 #define KVMI_FEATURE_SVA		_BITULL(4) /* map windows, MAP/UNMAP_..._SVA */
 #define KVMI_FEATURE_SOCKET		_BITULL(5) /* KVMI_TRANSPORT_SOCKET */
+#define KVMI_FEATURE_PF_CTX		_BITULL(6) /* SET_CTX */
 
 /*
  * Guest ABI: the KVMi hypercall.  RAX = KVM_HC_KVMI, arguments in RBX,
@@ -171,7 +172,7 @@ struct kvmi_unhook {
 #define KVMI_ACTION_RETRY		3
 #define KVMI_ACTION_CRASH		4
 #define KVMI_ACTION_NOEMU		5 /* PAGE_FAULT only */
-#define KVMI_ACTION_SET_CTX		6 /* PAGE_FAULT only (planned) */
+#define KVMI_ACTION_SET_CTX		6 /* PAGE_FAULT only */
 #define KVMI_ACTION_EMUL_NOWRITE	7 /* PAGE_FAULT only */
 
 /* The vCPU number that means "every vCPU, now and created later". */
@@ -728,7 +729,7 @@ struct kvmi_reply_trap {
 };
 
 /* struct kvmi_reply_page_fault.ctx_type */
-#define KVMI_PF_CTX_READ		1 /* data the instruction reads */
+#define KVMI_PF_CTX_READ		1 /* what it reads from the page */
 #define KVMI_PF_CTX_INSN		2 /* the instruction bytes */
 #define KVMI_PF_CTX_MAX			64
 

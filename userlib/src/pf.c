@@ -2,7 +2,8 @@
 /*
  * Page access (since 1.4): restricting guest pages in batches, the
  * PAGE_FAULT event's data and its replies, including the emulation
- * actions NOEMU, SET_CTX and EMUL_NOWRITE (kvmi.rst, 7.12 and 10.11).
+ * actions NOEMU, SET_CTX and EMUL_NOWRITE (kvmi.rst, 7.12 and 10.11);
+ * SET_CTX with registers since 1.7.
  */
 #include <string.h>
 
@@ -177,13 +178,17 @@ int kvmi_vcpu_reply_page_fault(struct kvmi_vcpu *vcpu, uint8_t action,
 }
 
 /**
- * kvmi_vcpu_reply_page_fault_ctx() - answer the PAGE_FAULT event popped
- * on @vcpu with SET_CTX: the instruction is emulated with @size bytes
- * (1 to KVMI_PF_CTX_MAX) of @ctx as what it reads from the page
- * (KVMI_PF_CTX_READ) or as its bytes (KVMI_PF_CTX_INSN).
+ * kvmi_vcpu_reply_page_fault_ctx_regs() - answer the PAGE_FAULT event
+ * popped on @vcpu with SET_CTX: the instruction is emulated with @size
+ * bytes (1 to KVMI_PF_CTX_MAX) of @ctx as what it reads from the page
+ * (KVMI_PF_CTX_READ) or as its bytes (KVMI_PF_CTX_INSN). @regs, if not
+ * NULL, is written first with KVMI_REPLY_SET_REGS (not RIP: the
+ * instruction is emulated where it is). Needs KVMI_FEATURE_PF_CTX.
  */
-int kvmi_vcpu_reply_page_fault_ctx(struct kvmi_vcpu *vcpu, uint8_t ctx_type,
-				   const void *ctx, size_t size)
+int kvmi_vcpu_reply_page_fault_ctx_regs(struct kvmi_vcpu *vcpu,
+					uint8_t ctx_type, const void *ctx,
+					size_t size,
+					const struct kvmi_x86_regs *regs)
 {
 	union kvmi_reply_data data;
 	int r = pf_popped(vcpu);
@@ -191,13 +196,23 @@ int kvmi_vcpu_reply_page_fault_ctx(struct kvmi_vcpu *vcpu, uint8_t ctx_type,
 	if (r)
 		return r;
 	if ((ctx_type != KVMI_PF_CTX_READ && ctx_type != KVMI_PF_CTX_INSN) ||
-	    !size || size > KVMI_PF_CTX_MAX || !ctx)
+	    !size || size > KVMI_PF_CTX_MAX || !ctx ||
+	    (regs && regs->groups & KVMI_REGS_RIP))
 		return -EINVAL;
-	if (!emulation(vcpu))
+	if (!(vcpu->dom->ver.features & KVMI_FEATURE_PF_CTX))
 		return -EOPNOTSUPP;
 	memset(&data, 0, sizeof(data));
 	data.page_fault.ctx_size = size;
 	data.page_fault.ctx_type = ctx_type;
 	memcpy(data.page_fault.ctx_data, ctx, size);
-	return kvmi_vcpu_reply(vcpu, KVMI_ACTION_SET_CTX, 0, NULL, &data);
+	return kvmi_vcpu_reply(vcpu, KVMI_ACTION_SET_CTX,
+			       regs ? KVMI_REPLY_SET_REGS : 0, regs, &data);
+}
+
+/* kvmi_vcpu_reply_page_fault_ctx() - SET_CTX, registers unchanged. */
+int kvmi_vcpu_reply_page_fault_ctx(struct kvmi_vcpu *vcpu, uint8_t ctx_type,
+				   const void *ctx, size_t size)
+{
+	return kvmi_vcpu_reply_page_fault_ctx_regs(vcpu, ctx_type, ctx, size,
+						   NULL);
 }

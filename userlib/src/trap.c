@@ -104,9 +104,10 @@ int kvmi_vcpu_reply_trap(struct kvmi_vcpu *vcpu, uint8_t action,
 
 /**
  * kvmi_vcpu_reply_descriptor() - answer the DESCRIPTOR event popped on
- * @vcpu: CONTINUE (the instruction executes), RETRY (the guest resumes at
- * regs.rip without executing it: set RIP past it in @regs to skip it) or
- * CRASH.
+ * @vcpu: CONTINUE (the instruction executes), DENY (it is skipped: RIP
+ * moves past it, nothing loaded or stored), RETRY (the guest resumes at
+ * regs.rip without executing it) or CRASH. @regs may select RIP only with
+ * RETRY and CRASH: CONTINUE and DENY act on the instruction where it is.
  */
 int kvmi_vcpu_reply_descriptor(struct kvmi_vcpu *vcpu, uint8_t action,
 			       const struct kvmi_x86_regs *regs)
@@ -115,8 +116,11 @@ int kvmi_vcpu_reply_descriptor(struct kvmi_vcpu *vcpu, uint8_t action,
 
 	if (r)
 		return r;
-	if (action != KVMI_ACTION_CONTINUE && action != KVMI_ACTION_RETRY &&
-	    action != KVMI_ACTION_CRASH)
+	if (action != KVMI_ACTION_CONTINUE && action != KVMI_ACTION_DENY &&
+	    action != KVMI_ACTION_RETRY && action != KVMI_ACTION_CRASH)
+		return -EINVAL;
+	if (regs && (regs->groups & KVMI_REGS_RIP) &&
+	    (action == KVMI_ACTION_CONTINUE || action == KVMI_ACTION_DENY))
 		return -EINVAL;
 	return kvmi_vcpu_reply(vcpu, action, regs ? KVMI_REPLY_SET_REGS : 0,
 			       regs, NULL);

@@ -202,7 +202,7 @@ TEST(page_fault_event_and_replies)
 	CHECK_EQ(0, kvmi_dom_close(s.dom));
 	sim_free(&s);
 
-	/* With it: EMUL_NOWRITE, NOEMU (needs RIP), SET_CTX (1..64 bytes). */
+	/* With it: EMUL_NOWRITE, NOEMU (needs RIP); not SET_CTX. */
 	sim_default(&s, 1);
 	s.ver.features |= KVMI_FEATURE_PF_EMULATION;
 	CHECK_EQ(0, sim_start(&s, 1));
@@ -237,6 +237,32 @@ TEST(page_fault_event_and_replies)
 							 insn, sizeof(insn)));
 	CHECK_EQ(-EINVAL, kvmi_vcpu_reply_page_fault_ctx(v, KVMI_PF_CTX_READ,
 							 NULL, 1));
+	CHECK_EQ(-EOPNOTSUPP, kvmi_vcpu_reply_page_fault_ctx(v,
+					KVMI_PF_CTX_READ, insn, 1));
+	CHECK(sim_rp(&s, 0)->seq != 5);
+	CHECK_EQ(0, kvmi_vcpu_reply_page_fault(v, KVMI_ACTION_ALLOW, NULL));
+	CHECK_EQ(0, kvmi_dom_close(s.dom));
+	sim_free(&s);
+
+	/* With KVMI_FEATURE_PF_CTX: SET_CTX, 1..64 bytes, registers not RIP. */
+	sim_default(&s, 1);
+	s.ver.features |= KVMI_FEATURE_PF_CTX;
+	CHECK_EQ(0, sim_start(&s, 1));
+	v = kvmi_dom_vcpu(s.dom, 0);
+	publish_pf(&s, 5, KVMI_PAGE_ACCESS_W);
+	CHECK_EQ(0, kvmi_vcpu_pop_event(v, &ev));
+	CHECK_EQ(-EINVAL, kvmi_vcpu_reply_page_fault_ctx(v, 0, insn, 1));
+	CHECK_EQ(-EINVAL, kvmi_vcpu_reply_page_fault_ctx(v, 3, insn, 1));
+	CHECK_EQ(-EINVAL, kvmi_vcpu_reply_page_fault_ctx(v, KVMI_PF_CTX_INSN,
+							 insn, 0));
+	CHECK_EQ(-EINVAL, kvmi_vcpu_reply_page_fault_ctx(v, KVMI_PF_CTX_INSN,
+							 insn, sizeof(insn)));
+	regs.groups = KVMI_REGS_RIP | KVMI_REGS_GPRS;
+	CHECK_EQ(-EINVAL, kvmi_vcpu_reply_page_fault_ctx_regs(v,
+					KVMI_PF_CTX_INSN, insn, 1, &regs));
+	/* NOEMU and EMUL_NOWRITE are another feature. */
+	CHECK_EQ(-EOPNOTSUPP, kvmi_vcpu_reply_page_fault(v,
+					KVMI_ACTION_EMUL_NOWRITE, NULL));
 	CHECK(sim_rp(&s, 0)->seq != 5);
 	insn[63] = 0xcc;
 	CHECK_EQ(0, kvmi_vcpu_reply_page_fault_ctx(v, KVMI_PF_CTX_READ, insn,
@@ -248,6 +274,24 @@ TEST(page_fault_event_and_replies)
 	CHECK_EQ(KVMI_PF_CTX_READ, sim_rp(&s, 0)->data.page_fault.ctx_type);
 	CHECK_EQ(0x90, sim_rp(&s, 0)->data.page_fault.ctx_data[0]);
 	CHECK_EQ(0xcc, sim_rp(&s, 0)->data.page_fault.ctx_data[63]);
+	CHECK_EQ(0, sim_rp(&s, 0)->data.page_fault.padding[0]);
+
+	/* With registers; the bytes after ctx_size are zero, not stale. */
+	publish_pf(&s, 6, KVMI_PAGE_ACCESS_X);
+	CHECK_EQ(0, kvmi_vcpu_pop_event(v, &ev));
+	regs.groups = KVMI_REGS_GPRS;
+	regs.rax = 0x77;
+	CHECK_EQ(0, kvmi_vcpu_reply_page_fault_ctx_regs(v, KVMI_PF_CTX_INSN,
+							insn, 2, &regs));
+	CHECK_EQ(6, sim_rp(&s, 0)->seq);
+	CHECK_EQ(KVMI_ACTION_SET_CTX, sim_rp(&s, 0)->action);
+	CHECK_EQ(KVMI_REPLY_SET_REGS, sim_rp(&s, 0)->flags);
+	CHECK_EQ(0x77, sim_rp(&s, 0)->regs.rax);
+	CHECK_EQ(2, sim_rp(&s, 0)->data.page_fault.ctx_size);
+	CHECK_EQ(KVMI_PF_CTX_INSN, sim_rp(&s, 0)->data.page_fault.ctx_type);
+	CHECK_EQ(0x90, sim_rp(&s, 0)->data.page_fault.ctx_data[0]);
+	CHECK_EQ(0, sim_rp(&s, 0)->data.page_fault.ctx_data[2]);
+	CHECK_EQ(0, sim_rp(&s, 0)->data.page_fault.ctx_data[63]);
 	CHECK_EQ(0, kvmi_dom_close(s.dom));
 	sim_free(&s);
 }

@@ -127,8 +127,13 @@ TEST(descriptor_event_and_replies)
 	ev.data.descriptor.flags = 0;
 	ev.data.descriptor.padding[5] = 1;
 	CHECK(kvmi_event_as_descriptor(&ev) == NULL);
-	CHECK_EQ(-EINVAL, kvmi_vcpu_reply_descriptor(v, KVMI_ACTION_DENY,
+	CHECK_EQ(-EINVAL, kvmi_vcpu_reply_descriptor(v, KVMI_ACTION_ALLOW,
 						     NULL));
+	/* CONTINUE and DENY act where the instruction is: no RIP. */
+	CHECK_EQ(-EINVAL, kvmi_vcpu_reply_descriptor(v, KVMI_ACTION_DENY,
+						     &regs));
+	CHECK_EQ(-EINVAL, kvmi_vcpu_reply_descriptor(v, KVMI_ACTION_CONTINUE,
+						     &regs));
 	CHECK_EQ(-EINVAL, kvmi_vcpu_reply_trap(v, KVMI_ACTION_CONTINUE, NULL,
 					       NULL));
 	CHECK(sim_rp(&s, 0)->seq != 1);
@@ -138,6 +143,28 @@ TEST(descriptor_event_and_replies)
 	CHECK_EQ(KVMI_ACTION_RETRY, sim_rp(&s, 0)->action);
 	CHECK_EQ(KVMI_REPLY_SET_REGS, sim_rp(&s, 0)->flags);
 	CHECK_EQ(0x3003, sim_rp(&s, 0)->regs.rip);
+	CHECK_EQ(0, kvmi_dom_close(s.dom));
+	sim_free(&s);
+}
+
+TEST(descriptor_deny)
+{
+	struct kvmi_x86_regs regs = { .groups = KVMI_REGS_GPRS, .rax = 7 };
+	struct kvmi_event ev;
+	struct kvmi_vcpu *v;
+	struct sim s;
+
+	sim_default(&s, 1);
+	CHECK_EQ(0, sim_start(&s, 1));
+	v = kvmi_dom_vcpu(s.dom, 0);
+	CHECK(pop(&s, 1, KVMI_EVENT_DESCRIPTOR, &ev));
+	/* Skip the instruction, with the registers the guest should see. */
+	CHECK_EQ(0, kvmi_vcpu_reply_descriptor(v, KVMI_ACTION_DENY, &regs));
+	CHECK_EQ(1, sim_rp(&s, 0)->seq);
+	CHECK_EQ(KVMI_ACTION_DENY, sim_rp(&s, 0)->action);
+	CHECK_EQ(KVMI_REPLY_SET_REGS, sim_rp(&s, 0)->flags);
+	CHECK_EQ(KVMI_REGS_GPRS, sim_rp(&s, 0)->regs.groups);
+	CHECK_EQ(7, sim_rp(&s, 0)->regs.rax);
 	CHECK_EQ(0, kvmi_dom_close(s.dom));
 	sim_free(&s);
 }

@@ -270,6 +270,11 @@ int kvmi_vcpu_reply_page_fault(struct kvmi_vcpu *vcpu, uint8_t action,
 /* SET_CTX: KVMI_PF_CTX_READ or KVMI_PF_CTX_INSN, 1..KVMI_PF_CTX_MAX bytes. */
 int kvmi_vcpu_reply_page_fault_ctx(struct kvmi_vcpu *vcpu, uint8_t ctx_type,
 				   const void *ctx, size_t size);
+/* SET_CTX, @regs (not RIP) written first (since 1.7). */
+int kvmi_vcpu_reply_page_fault_ctx_regs(struct kvmi_vcpu *vcpu,
+					uint8_t ctx_type, const void *ctx,
+					size_t size,
+					const struct kvmi_x86_regs *regs);
 
 /* ------------------------------------------------------------------ */
 /* TRAP, DESCRIPTOR and SINGLESTEP (since 1.5)                         */

@@ -5,8 +5,8 @@
  * pollable fd and the io_uring loop, vCPUs created later, commands,
  * closing with an event pending, the CR, MSR and XSETBV write events, an
  * injected exception and its delivery status, page access and the
- * PAGE_FAULT event, zero-copy mappings, kvmi_dom_get_layout() by symbol
- * version, a VM fd or
+ * PAGE_FAULT event and its SET_CTX reply, zero-copy mappings,
+ * kvmi_dom_get_layout() by symbol version, a VM fd or
  * introspection fd passed to another process, attaching to a process that holds a VM fd, and guest
  * discovery (/dev/kvmi): guests coming and going, the queue's overflow,
  * the VMM's UUID and opt-out, and an agent that attaches to a new guest
@@ -1229,6 +1229,72 @@ TEST(page_fault_through_library)
 	ASSERT_EQ(first, seen[0]);
 	ASSERT_EQ(0x1001, seen[1]);
 	ASSERT_EQ(0x1002, seen[2]);
+out:
+	kvmi_dom_close(dom);
+	kvm_vm_free(vm);
+}
+
+static uint64_t ctx_page[512] __attribute__((aligned(4096)));
+
+static void guest_ctx(void)
+{
+	asm volatile("addq $5, %0" : "+m"(ctx_page[3]));
+	GUEST_SYNC2(1, READ_ONCE(ctx_page[3]));
+}
+
+/*
+ * SET_CTX through the library (KVMI_FEATURE_PF_CTX): the read of the
+ * guest's ADD to a write-restricted page returns the tool's bytes, so the
+ * page gets the tool's value plus 5; RIP can't be set with it.
+ */
+TEST(page_fault_set_ctx_through_library)
+{
+	const struct kvmi_event_page_fault *pf;
+	struct kvmi_x86_regs regs = {};
+	struct kvmi_vcpu_counters c;
+	uint64_t gpa, tool = 0x7000;
+	struct kvm_vcpu *vcpu;
+	struct kvmi_event ev;
+	struct kvmi_vcpu *v;
+	struct kvmi_dom *dom;
+	struct kvm_vm *vm;
+	struct runner r;
+
+	TEST_REQUIRE(have_kvmi());
+	vm = vm_create_with_one_vcpu(&vcpu, guest_ctx);
+	ASSERT_EQ(0, kvmi_dom_open(vm->fd, &dom));
+	v = kvmi_dom_vcpu(dom, 0);
+	if (kvmi_dom_check_event(dom, KVMI_EVENT_PAGE_FAULT) ||
+	    !(kvmi_dom_features(dom) & KVMI_FEATURE_PF_CTX))
+		SKIP(goto out, "no KVMI_FEATURE_PF_CTX in this kernel");
+	gpa = addr_gva2gpa(vm, (vm_vaddr_t)ctx_page);
+	*(uint64_t *)addr_gva2hva(vm, (vm_vaddr_t)&ctx_page[3]) = 0x100;
+	ASSERT_EQ(0, kvmi_dom_control_event(dom, KVMI_ALL_VCPUS,
+					    KVMI_EVENT_PAGE_FAULT, 1, 0));
+	ASSERT_EQ(0, kvmi_dom_set_pages_access(dom, &gpa, 1,
+					       KVMI_PAGE_ACCESS_R |
+					       KVMI_PAGE_ACCESS_X, NULL));
+	runner_start(&r, vcpu);
+
+	ASSERT_EQ(0, kvmi_vcpu_wait_event(v, &ev, -1));
+	pf = kvmi_event_as_page_fault(&ev);
+	ASSERT_NE(NULL, pf);
+	ASSERT_EQ(gpa + 3 * 8, pf->gpa);
+	ASSERT_EQ(KVMI_PAGE_ACCESS_W, pf->access);
+	regs.groups = KVMI_REGS_RIP;
+	regs.rip = ev.regs.rip;
+	ASSERT_EQ(-EINVAL, kvmi_vcpu_reply_page_fault_ctx_regs(v,
+				KVMI_PF_CTX_READ, &tool, sizeof(tool), &regs));
+	ASSERT_EQ(-EINVAL, kvmi_vcpu_reply_page_fault_ctx(v, KVMI_PF_CTX_READ,
+							  &tool, 0));
+	ASSERT_EQ(0, kvmi_vcpu_reply_page_fault_ctx(v, KVMI_PF_CTX_READ,
+						    &tool, sizeof(tool)));
+
+	ASSERT_GUEST_SAW(&r, 1, 0x7005);
+	ASSERT_EQ(0x7005,
+		  *(uint64_t *)addr_gva2hva(vm, (vm_vaddr_t)&ctx_page[3]));
+	ASSERT_EQ(0, kvmi_vcpu_counters(v, &c));
+	ASSERT_EQ(0, c.bad_replies);
 out:
 	kvmi_dom_close(dom);
 	kvm_vm_free(vm);

@@ -54,6 +54,8 @@ u8 kvmi_page_access_allowed(struct kvm *kvm, u64 gfn, u64 nr);
 int kvmi_page_fault(struct kvm_vcpu *vcpu, u64 gpa, bool write, bool exec);
 bool kvmi_discard_writes(struct kvm_vcpu *vcpu);
 void kvmi_page_fault_emulated(struct kvm_vcpu *vcpu);
+int kvmi_pf_ctx_insn(struct kvm_vcpu *vcpu, void *buf, int size);
+int kvmi_pf_ctx_read(struct kvm_vcpu *vcpu, u64 gpa, void *val, int bytes);
 
 bool kvmi_singlestep_active(struct kvm_vcpu *vcpu);
 void kvmi_singlestep_done(struct kvm_vcpu *vcpu);
@@ -184,6 +186,17 @@ static inline bool kvmi_discard_writes(struct kvm_vcpu *vcpu)
 
 static inline void kvmi_page_fault_emulated(struct kvm_vcpu *vcpu)
 {
+}
+
+static inline int kvmi_pf_ctx_insn(struct kvm_vcpu *vcpu, void *buf, int size)
+{
+	return 0;
+}
+
+static inline int kvmi_pf_ctx_read(struct kvm_vcpu *vcpu, u64 gpa, void *val,
+				   int bytes)
+{
+	return 0;
 }
 
 static inline bool kvmi_singlestep_active(struct kvm_vcpu *vcpu)

@@ -200,6 +200,22 @@ struct kvmi_kick {
 };
 
 /**
+ * struct kvmi_pf_ctx - the context of a SET_CTX reply (kvmi_pf_ctx.c)
+ * @type: KVMI_PF_CTX_READ or KVMI_PF_CTX_INSN; 0 when there is none.
+ * @size: how many bytes of @data the tool gave.
+ * @used: KVMI_PF_CTX_READ: how many of them reads took already.
+ * @gfn: the page of the fault, the one whose reads take @data.
+ * @data: the tool's bytes.
+ */
+struct kvmi_pf_ctx {
+	u8 type;
+	u16 size;
+	u16 used;
+	u64 gfn;
+	u8 data[KVMI_PF_CTX_MAX];
+};
+
+/**
  * struct kvmi_vcpu - the introspection state of one vCPU
  * @kvmi: the introspection the vCPU's regions belong to.
  * @idx: the vCPU index (kvm_vcpu.vcpu_idx): where its regions are.
@@ -238,6 +254,8 @@ struct kvmi_kick {
  * @crash_rip: where the instruction that raised that event is.
  * @nowrite: a PAGE_FAULT event was answered with EMUL_NOWRITE: the
  *	emulator drops the writes of the instruction it emulates next.
+ * @pf_ctx: a PAGE_FAULT event was answered with SET_CTX: what the
+ *	emulator uses for the instruction it emulates next.
  * @cr_mask: the control registers whose writes raise KVMI_EVENT_CR (bit n:
  *	CRn); atomic bitops, like @events.
  * @msrs: the MSRs whose writes raise KVMI_EVENT_MSR; atomic bitops.
@@ -303,6 +321,7 @@ struct kvmi_vcpu {
 	bool crash;
 	u64 crash_rip;
 	bool nowrite;
+	struct kvmi_pf_ctx pf_ctx;
 
 	unsigned long cr_mask;
 	struct kvmi_msr_set msrs;
@@ -450,6 +469,12 @@ int kvmi_cmd_control_singlestep(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 				const struct kvmi_cmd_control_singlestep *c);
 int kvmi_singlestep_event(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv);
 void kvmi_singlestep_arm(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv);
+
+/* kvmi_pf_ctx.c */
+bool kvmi_pf_ctx_reply_valid(const struct kvmi_reply_page_fault *c);
+void kvmi_pf_ctx_set(struct kvmi_vcpu *kv, u64 gpa,
+		     const struct kvmi_reply_page_fault *c);
+void kvmi_pf_ctx_clear(struct kvmi_vcpu *kv);
 
 /* kvmi_trap.c */
 bool kvmi_trap_reply_valid(const struct kvmi_reply *rp);

@@ -44,7 +44,8 @@ static void kvmi_version_fill(struct kvmi_version *ver)
 		.size = sizeof(*ver),
 		.version = KVMI_VERSION,
 		.features = KVMI_FEATURE_RING | KVMI_FEATURE_INJECT_STATUS |
-			    KVMI_FEATURE_SVA | KVMI_FEATURE_PF_EMULATION,
+			    KVMI_FEATURE_SVA | KVMI_FEATURE_PF_EMULATION |
+			    KVMI_FEATURE_PF_CTX | KVMI_FEATURE_SOCKET,
 		.event_size = sizeof(struct kvmi_event),
 		.reply_size = sizeof(struct kvmi_reply),
 		.cmd_size = sizeof(struct kvmi_cmd),

@@ -192,6 +192,8 @@ static u32 kvmi_sock_cmd_copy(struct kvmi_vcpu *kv, struct kvmi_cmd *c)
 {
 	memcpy(c, &kv->sock.cmd, sizeof(*c));
 	WRITE_ONCE(kv->sock.cmd_state, KVMI_SOCK_TAKEN);
+	/* The command being served, as the ring's copy: INJECT's seq. */
+	kv->cmd_seq = kv->sock.cmd_seq;
 	return kv->sock.cmd_seq;
 }
 

@@ -524,6 +524,7 @@ static bool kvmi_action_valid(u16 id, u8 action)
 		       action == KVMI_ACTION_RETRY ||
 		       action == KVMI_ACTION_CRASH ||
 		       action == KVMI_ACTION_NOEMU ||
+		       action == KVMI_ACTION_SET_CTX ||
 		       action == KVMI_ACTION_EMUL_NOWRITE;
 	default:
 		return false;
@@ -597,6 +598,10 @@ static bool kvmi_reply_valid(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 	    (!(rp->flags & KVMI_REPLY_SET_REGS) ||
 	     !(rp->regs.groups & KVMI_REGS_RIP)))
 		return false;
+	/* SET_CTX: the emulator's bytes (kvmi_pf_ctx.c). */
+	if (rp->action == KVMI_ACTION_SET_CTX &&
+	    !kvmi_pf_ctx_reply_valid(&rp->data.page_fault))
+		return false;
 	if (!kvmi_trap_reply_valid(rp) || !kvmi_descriptor_reply_valid(rp))
 		return false;
 	if (!(rp->flags & KVMI_REPLY_SET_REGS))
@@ -615,6 +620,7 @@ static bool kvmi_reply_valid(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 	if (kv->pending_id == KVMI_EVENT_PAGE_FAULT &&
 	    (rp->action == KVMI_ACTION_CONTINUE ||
 	     rp->action == KVMI_ACTION_ALLOW ||
+	     rp->action == KVMI_ACTION_SET_CTX ||
 	     rp->action == KVMI_ACTION_EMUL_NOWRITE) &&
 	    (rp->regs.groups & KVMI_REGS_RIP))
 		return false;
@@ -2007,8 +2013,9 @@ int kvmi_xsetbv_event(struct kvm_vcpu *vcpu)
  *
  * An access the restriction of the page allows is mapped as usual. One it
  * breaks is reported, if the vCPU's PAGE_FAULT event is enabled, and done
- * by emulating the instruction (CONTINUE, ALLOW, and when the event is
- * disabled), or left to the guest to retry (RETRY). As for the CR event,
+ * by emulating the instruction (CONTINUE, ALLOW, SET_CTX with the tool's
+ * bytes, and when the event is disabled), or left to the guest to retry
+ * (RETRY). As for the CR event,
  * only a fatal signal ends the wait. The caller must not use what it
  * looked up under kvm->srcu before the call: the wait drops it.
  *
@@ -2062,6 +2069,10 @@ int kvmi_page_fault(struct kvm_vcpu *vcpu, u64 gpa, bool write, bool exec)
 		kv->nowrite = true;
 		kvmi_vcpu_put(kv);
 		return KVMI_PF_EMULATE;
+	case KVMI_ACTION_SET_CTX:
+		kvmi_pf_ctx_set(kv, gpa, &kv->rcopy.data.page_fault);
+		kvmi_vcpu_put(kv);
+		return KVMI_PF_EMULATE;
 	case KVMI_ACTION_CRASH:
 		/* The next KVM_REQ_INTROSPECTION exits to the VMM. */
 		kv->crash = true;
@@ -2098,8 +2109,8 @@ bool kvmi_discard_writes(struct kvm_vcpu *vcpu)
  * kvmi_page_fault_emulated() - the instruction of a page fault is done
  * @vcpu: the vCPU, on its own thread
  *
- * Ends the effect of KVMI_ACTION_EMUL_NOWRITE, which holds for one
- * instruction.
+ * Ends the effect of KVMI_ACTION_EMUL_NOWRITE and KVMI_ACTION_SET_CTX,
+ * which hold for one instruction.
  */
 void kvmi_page_fault_emulated(struct kvm_vcpu *vcpu)
 {
@@ -2107,7 +2118,9 @@ void kvmi_page_fault_emulated(struct kvm_vcpu *vcpu)
 
 	rcu_read_lock();
 	kv = READ_ONCE(vcpu->kvmi);
-	if (kv)
+	if (kv) {
 		kv->nowrite = false;
+		kvmi_pf_ctx_clear(kv);
+	}
 	rcu_read_unlock();
 }
