@@ -53,7 +53,6 @@ static void kvmi_version_fill(struct kvmi_version *ver)
 		.regs_size = sizeof(struct kvmi_x86_regs),
 	};
 
-	ver->features |= KVMI_FEATURE_SOCKET;
 	if (kvmi_singlestep_supported())
 		ver->features |= KVMI_FEATURE_SINGLESTEP;
 }
