@@ -88,9 +88,12 @@ FIXTURE(mem) {
 	struct runner r;
 };
 
+KVMI_TRANSPORT_VARIANTS(mem);
+
 FIXTURE_SETUP(mem)
 {
 	KVMI_REQUIRE();
+	kvmi_use_transport(variant->transport);
 	self->vm = vm_create_with_one_vcpu(&self->vcpu, guest_code);
 	vm_userspace_mem_region_add(self->vm, VM_MEM_SRC_ANONYMOUS, TEST_GPA,
 				    TEST_SLOT, TEST_PAGES, 0);

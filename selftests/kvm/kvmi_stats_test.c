@@ -93,9 +93,12 @@ FIXTURE(stats) {
 	int kick;
 };
 
+KVMI_TRANSPORT_VARIANTS(stats);
+
 FIXTURE_SETUP(stats)
 {
 	KVMI_REQUIRE();
+	kvmi_use_transport(variant->transport);
 	self->vm = vm_create_with_one_vcpu(&self->vcpu, guest_code);
 	self->kick = eventfd(0, EFD_CLOEXEC);
 	ASSERT_LE(0, self->kick);
