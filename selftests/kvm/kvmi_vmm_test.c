@@ -133,9 +133,12 @@ FIXTURE(vmm) {
 	bool running;
 };
 
+KVMI_TRANSPORT_VARIANTS(vmm);
+
 FIXTURE_SETUP(vmm)
 {
 	KVMI_REQUIRE();
+	kvmi_use_transport(variant->transport);
 	self->vm = create_vm(&self->vcpu);
 	self->fd = -1;
 	self->notify = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
