@@ -409,7 +409,7 @@ TEST_F(sock, vm_command_errors_keep_the_connection)
 		.enable = 1, .padding1 = 1,
 	};
 	struct kvmi_pause_vcpu pv = { .vcpu = 5 };
-	struct kvmi_msg_vm_command vc = { .cmd = KVMI_CMD_READ_PHYSICAL };
+	struct kvmi_msg_vm_command vc = { .cmd = KVMI_CMD_GET_PAGE_ACCESS };
 	struct kvmi_msg_vm_result res;
 	struct kvmi_msg_hdr hdr;
 	struct kvmi_check chk = { .id = KVMI_CMD_GET_REGISTERS };
@@ -424,13 +424,134 @@ TEST_F(sock, vm_command_errors_keep_the_connection)
 		  0);
 	sock_expect(self->s, KVMI_MSG_VM_RESULT, &hdr, &res, sizeof(res));
 	ASSERT_EQ(5, hdr.seq);
-	ASSERT_EQ(KVMI_CMD_READ_PHYSICAL, res.cmd);
+	ASSERT_EQ(KVMI_CMD_GET_PAGE_ACCESS, res.cmd);
 	ASSERT_EQ(-EOPNOTSUPP, res.error);
 	vc.cmd = 0x3f;		/* no such command */
 	sock_send(self->s, KVMI_MSG_VM_COMMAND, 6, 0, &vc, sizeof(vc), NULL,
 		  0);
 	sock_expect(self->s, KVMI_MSG_VM_RESULT, &hdr, &res, sizeof(res));
 	ASSERT_EQ(-EOPNOTSUPP, res.error);
+
+	/* Still connected. */
+	ASSERT_EQ(0, sock_vm_cmd(self->s, KVMI_CMD_CHECK_COMMAND, &chk,
+				 sizeof(chk)));
+}
+
+/* READ/WRITE_PHYSICAL as messages (section 22.2). */
+struct sock_phys_cmd {
+	struct kvmi_msg_vm_command vc;
+	struct kvmi_physical ph;
+} __attribute__((packed));
+
+/*
+ * READ_PHYSICAL, or WRITE_PHYSICAL if @write, of @size bytes at @gpa, with
+ * @buffer in the argument (0 on the socket): returns the result's error.
+ * The argument must come back as sent; a read that succeeded brings its
+ * data, into @data, and nothing else does.
+ */
+static int sock_physical(int s, bool write, uint64_t gpa, void *data,
+			 uint32_t size, uint64_t buffer)
+{
+	struct sock_phys_cmd in = {
+		.vc.cmd = write ? KVMI_CMD_WRITE_PHYSICAL :
+				  KVMI_CMD_READ_PHYSICAL,
+		.ph = { .gpa = gpa, .size = size, .buffer = buffer },
+	};
+	struct {
+		struct kvmi_msg_vm_result res;
+		struct kvmi_physical ph;
+	} __attribute__((packed)) out;
+	struct kvmi_msg_hdr hdr;
+	static uint32_t seq = 5000;
+
+	sock_send(s, KVMI_MSG_VM_COMMAND, ++seq, 0, &in, sizeof(in),
+		  write ? data : NULL, write ? size : 0);
+	TEST_ASSERT_EQ(sock_read(s, &hdr, sizeof(hdr)), sizeof(hdr));
+	TEST_ASSERT_EQ(hdr.id, KVMI_MSG_VM_RESULT);
+	TEST_ASSERT_EQ(hdr.seq, seq);
+	TEST_ASSERT(hdr.size >= sizeof(out), "VM_RESULT size %u", hdr.size);
+	TEST_ASSERT_EQ(sock_read(s, &out, sizeof(out)), sizeof(out));
+	TEST_ASSERT_EQ(out.res.cmd, in.vc.cmd);
+	TEST_ASSERT(!memcmp(&out.ph, &in.ph, sizeof(in.ph)),
+		    "the argument comes back as sent");
+	if (!out.res.error && !write) {
+		TEST_ASSERT_EQ(hdr.size, sizeof(out) + size);
+		TEST_ASSERT_EQ(sock_read(s, data, size), size);
+	} else {
+		TEST_ASSERT_EQ(hdr.size, sizeof(out));
+	}
+	return out.res.error;
+}
+
+#define PHYS_GPA	0x10000000ULL	/* two pages, slot 10 */
+#define PHYS_RO_GPA	0x10100000ULL	/* one read-only page, slot 11 */
+
+static uint8_t phys_byte(unsigned int i)
+{
+	return i * 7 + 3;
+}
+
+/* The data travels in the messages; errors as with the ioctls. */
+TEST_F(sock, physical_over_socket)
+{
+	static uint8_t buf[KVMI_MSG_PHYSICAL_MAX], ref[KVMI_MSG_PHYSICAL_MAX];
+	struct kvmi_physical ph = {
+		.gpa = PHYS_GPA + 100, .size = sizeof(ref),
+		.buffer = (uintptr_t)ref,
+	};
+	struct kvmi_check chk = { .id = KVMI_CMD_READ_PHYSICAL };
+	uint8_t *hva, *ro;
+	unsigned int i;
+
+	vm_userspace_mem_region_add(self->vm, VM_MEM_SRC_ANONYMOUS, PHYS_GPA,
+				    10, 2, 0);
+	vm_userspace_mem_region_add(self->vm, VM_MEM_SRC_ANONYMOUS,
+				    PHYS_RO_GPA, 11, 1, KVM_MEM_READONLY);
+	hva = addr_gpa2hva(self->vm, PHYS_GPA);
+	ro = addr_gpa2hva(self->vm, PHYS_RO_GPA);
+	for (i = 0; i < 2 * PAGE_SIZE; i++)
+		hva[i] = phys_byte(i);
+	memset(ro, 0x5a, PAGE_SIZE);
+
+	/* The most one message carries, across the page boundary. */
+	ASSERT_EQ(0, sock_physical(self->s, false, PHYS_GPA + 100, buf,
+				   sizeof(buf), 0));
+	ASSERT_EQ(0, memcmp(buf, hva + 100, sizeof(buf)));
+	/* What the ioctl reads. */
+	ASSERT_EQ(0, ioctl(self->fd, KVMI_IOCTL_READ_PHYSICAL, &ph));
+	ASSERT_EQ(0, memcmp(buf, ref, sizeof(buf)));
+	ASSERT_EQ(0, sock_physical(self->s, false, PHYS_RO_GPA, buf, 1, 0));
+	ASSERT_EQ(0x5a, buf[0]);
+
+	/* A write across the boundary reaches the guest, and no more. */
+	for (i = 0; i < 300; i++)
+		buf[i] = ~phys_byte(i);
+	ASSERT_EQ(0, sock_physical(self->s, true, PHYS_GPA + PAGE_SIZE - 150,
+				   buf, 300, 0));
+	ASSERT_EQ(0, memcmp(hva + PAGE_SIZE - 150, buf, 300));
+	ASSERT_EQ(phys_byte(PAGE_SIZE - 151), hva[PAGE_SIZE - 151]);
+	ASSERT_EQ(phys_byte(PAGE_SIZE + 150), hva[PAGE_SIZE + 150]);
+
+	/* Bad arguments: an error in the result, no data, nothing written. */
+	ASSERT_EQ(-EINVAL, sock_physical(self->s, false, PHYS_GPA, buf, 0, 0));
+	ASSERT_EQ(-EINVAL, sock_physical(self->s, false, PHYS_GPA, buf,
+					 KVMI_MSG_PHYSICAL_MAX + 1, 0));
+	ASSERT_EQ(-EINVAL, sock_physical(self->s, false, PHYS_GPA, buf, 8,
+					 (uintptr_t)buf));
+	memset(buf, 0xee, 8);
+	ASSERT_EQ(-EINVAL, sock_physical(self->s, true, PHYS_GPA, buf, 8, 1));
+	ASSERT_EQ(phys_byte(0), hva[0]);
+	ASSERT_EQ(-EINVAL, sock_physical(self->s, false, -8ULL, buf, 16, 0));
+	ASSERT_EQ(-ENOENT, sock_physical(self->s, false, 0xfff00000000ULL,
+					 buf, 8, 0));
+	ASSERT_EQ(-EPERM, sock_physical(self->s, true, PHYS_RO_GPA, buf, 8,
+					0));
+	ASSERT_EQ(0x5a, ro[0]);
+	/* A write failing on its second page has written the first. */
+	ASSERT_EQ(-ENOENT, sock_physical(self->s, true,
+					 PHYS_GPA + 2 * PAGE_SIZE - 4, buf, 8,
+					 0));
+	ASSERT_EQ(0, memcmp(hva + 2 * PAGE_SIZE - 4, buf, 4));
 
 	/* Still connected. */
 	ASSERT_EQ(0, sock_vm_cmd(self->s, KVMI_CMD_CHECK_COMMAND, &chk,
@@ -743,6 +864,8 @@ enum bad_kind {
 	BAD_VCPU,
 	BAD_VM_CMD_PADDING,
 	BAD_VM_CMD_SIZE,
+	BAD_PHYS_WRITE_SIZE,
+	BAD_PHYS_READ_DATA,
 	BAD_SHORT,
 	BAD_REPLY_NO_EVENT,
 	BAD_REPLY_SEQ_MISMATCH,
@@ -763,6 +886,8 @@ BAD(nonzero_flags, BAD_FLAGS);
 BAD(no_such_vcpu, BAD_VCPU);
 BAD(vm_cmd_padding, BAD_VM_CMD_PADDING);
 BAD(vm_cmd_size, BAD_VM_CMD_SIZE);
+BAD(physical_write_size, BAD_PHYS_WRITE_SIZE);
+BAD(physical_read_with_data, BAD_PHYS_READ_DATA);
 BAD(short_message, BAD_SHORT);
 BAD(reply_to_no_event, BAD_REPLY_NO_EVENT);
 BAD(reply_seq_mismatch, BAD_REPLY_SEQ_MISMATCH);
@@ -777,6 +902,11 @@ TEST_F(bad, malformed)
 	struct kvmi_cmd c = { .id = KVMI_CMD_GET_REGISTERS };
 	struct kvmi_msg_vm_command vc = { .cmd = KVMI_CMD_PAUSE_ALL };
 	struct kvmi_pause_all pa = {};
+	struct sock_phys_cmd pc = {
+		.vc.cmd = KVMI_CMD_WRITE_PHYSICAL,
+		.ph = { .gpa = 0, .size = 100 },
+	};
+	uint8_t data[64] = {};
 	struct kvmi_msg_hdr hdr = {};
 	struct kvmi_version ver = { .size = sizeof(ver) };
 	struct kvmi_event ev;
@@ -816,6 +946,17 @@ TEST_F(bad, malformed)
 	case BAD_VM_CMD_SIZE:
 		sock_send(self->s, KVMI_MSG_VM_COMMAND, 1, 0, &vc, sizeof(vc),
 			  &pa, sizeof(pa) - 4);
+		break;
+	case BAD_PHYS_WRITE_SIZE:
+		/* 100 bytes said, 64 sent. */
+		sock_send(self->s, KVMI_MSG_VM_COMMAND, 1, 0, &pc, sizeof(pc),
+			  data, sizeof(data));
+		break;
+	case BAD_PHYS_READ_DATA:
+		pc.vc.cmd = KVMI_CMD_READ_PHYSICAL;
+		pc.ph.size = sizeof(data);
+		sock_send(self->s, KVMI_MSG_VM_COMMAND, 1, 0, &pc, sizeof(pc),
+			  data, sizeof(data));
 		break;
 	case BAD_SHORT:
 		hdr = (struct kvmi_msg_hdr){

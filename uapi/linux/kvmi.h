@@ -1005,6 +1005,14 @@ struct kvmi_open_guest {
 /* The largest payload either side sends or accepts. */
 #define KVMI_MSG_MAX_SIZE		4096
 
+/*
+ * KVMI_CMD_READ_PHYSICAL and KVMI_CMD_WRITE_PHYSICAL as VM commands: the
+ * struct kvmi_physical argument (buffer 0), then the data in the message
+ * (a write's command, a read's result); at most this many bytes, so that
+ * each message stays within KVMI_MSG_MAX_SIZE.
+ */
+#define KVMI_MSG_PHYSICAL_MAX		4056
+
 struct kvmi_msg_hdr {
 	__u16 id;		/* KVMI_MSG_* */
 	__u16 flags;		/* none defined: 0 */

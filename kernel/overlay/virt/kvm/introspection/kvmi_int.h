@@ -433,6 +433,8 @@ long kvmi_ioctl_dispatch(struct kvmi *kvmi, struct kvm *kvm,
 #define KVMI_VM_ARGS_MAX	64
 int kvmi_vm_command_size(u32 id);
 int kvmi_vm_command(struct kvmi *kvmi, struct kvm *kvm, u32 id, void *arg);
+int kvmi_physical_kernel(struct kvm *kvm, u64 gpa, void *buf, u32 size,
+			 bool write);
 
 /* kvmi_vm.c */
 bool kvmi_command_allowed(struct kvm *kvm, u32 id);

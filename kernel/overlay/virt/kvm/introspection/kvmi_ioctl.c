@@ -543,6 +543,43 @@ static int kvmi_physical(struct kvm *kvm, void __user *argp, bool write)
 	return r;
 }
 
+/**
+ * kvmi_physical_kernel() - READ/WRITE_PHYSICAL with a kernel buffer
+ * @kvm: the VM, referenced by the caller
+ * @gpa: the first guest physical address
+ * @buf: the bytes read, or to write
+ * @size: how many, across pages if need be
+ * @write: WRITE_PHYSICAL rather than READ_PHYSICAL
+ *
+ * For the socket transport's receive thread (kvmi_socket.c), whose
+ * messages carry the data: the same checks and effects as the ioctls.
+ *
+ * Return: 0, or -errno as the ioctls; on error, the pages before the one
+ * that failed are written.
+ */
+int kvmi_physical_kernel(struct kvm *kvm, u64 gpa, void *buf, u32 size,
+			 bool write)
+{
+	u32 done = 0;
+	int idx, r = 0;
+
+	if (!mmget_not_zero(kvm->mm))
+		return -ENOENT;
+	while (done < size) {
+		int len = min_t(u64, size - done,
+				PAGE_SIZE - offset_in_page(gpa + done));
+
+		idx = srcu_read_lock(&kvm->srcu);
+		r = kvmi_phys_page(kvm, gpa + done, buf + done, len, write);
+		srcu_read_unlock(&kvm->srcu, idx);
+		if (r)
+			break;
+		done += len;
+	}
+	mmput(kvm->mm);
+	return r;
+}
+
 /* KVMI_IOCTL_SHUTDOWN_GUEST: every vCPU exits with a shutdown. */
 static int kvmi_shutdown_guest(struct kvmi *kvmi, struct kvm *kvm,
 			       const struct kvmi_shutdown *sd)

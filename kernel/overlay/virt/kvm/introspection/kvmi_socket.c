@@ -29,6 +29,12 @@
 static_assert(sizeof(struct kvmi_msg_hdr) == 16);
 static_assert(sizeof(struct kvmi_msg_vm_command) == 8);
 static_assert(sizeof(struct kvmi_msg_vm_result) == 8);
+static_assert(sizeof(struct kvmi_msg_vm_command) +
+	      sizeof(struct kvmi_physical) + KVMI_MSG_PHYSICAL_MAX ==
+	      KVMI_MSG_MAX_SIZE);
+static_assert(sizeof(struct kvmi_msg_vm_result) +
+	      sizeof(struct kvmi_physical) + KVMI_MSG_PHYSICAL_MAX ==
+	      KVMI_MSG_MAX_SIZE);
 
 /**
  * struct kvmi_socket - the socket transport of an introspection
@@ -319,6 +325,54 @@ static int kvmi_socket_vcpu_cmd(struct kvmi *kvmi, struct kvmi_socket *ks,
 	return r;
 }
 
+/*
+ * KVMI_CMD_READ_PHYSICAL and KVMI_CMD_WRITE_PHYSICAL as messages: the data
+ * travels in them, after the struct kvmi_physical, whose buffer must be
+ * 0. The result echoes the argument, then, for a read that succeeded,
+ * the bytes read. Both go through ks->buf, which holds the message until
+ * its argument is copied out.
+ */
+static int kvmi_socket_physical(struct kvmi *kvmi, struct kvmi_socket *ks,
+				const struct kvmi_msg_hdr *hdr)
+{
+	const struct kvmi_msg_vm_command *vc = ks->buf;
+	struct kvmi_msg_vm_result res = { .cmd = vc->cmd };
+	bool write = vc->cmd == KVMI_CMD_WRITE_PHYSICAL;
+	struct kvmi_physical ph;
+	u8 *data = ks->buf + sizeof(ph);
+	u32 n = 0;
+	struct kvm *kvm;
+
+	if (hdr->size < sizeof(*vc) + sizeof(ph))
+		return -EPROTO;
+	memcpy(&ph, vc + 1, sizeof(ph));
+	/* A write's data is the rest of the message, a read has none. */
+	if (hdr->size - sizeof(*vc) - sizeof(ph) != (write ? ph.size : 0))
+		return -EPROTO;
+	if (write)
+		memmove(data, ks->buf + sizeof(*vc) + sizeof(ph), ph.size);
+
+	if (ph.flags || ph.padding || ph.buffer || !ph.size ||
+	    ph.size > KVMI_MSG_PHYSICAL_MAX || ph.gpa + ph.size < ph.gpa) {
+		res.error = -EINVAL;
+	} else {
+		kvm = kvmi_get_kvm(kvmi);
+		if (!kvm)
+			return -ENODEV;
+		if (!kvmi_command_allowed(kvm, res.cmd))
+			res.error = -EPERM;
+		else
+			res.error = kvmi_physical_kernel(kvm, ph.gpa, data,
+							 ph.size, write);
+		kvm_put_kvm(kvm);
+	}
+	if (!res.error && !write)
+		n = ph.size;
+	memcpy(ks->buf, &ph, sizeof(ph));
+	return kvmi_socket_send(ks, KVMI_MSG_VM_RESULT, hdr->seq, 0, &res,
+				sizeof(res), ks->buf, sizeof(ph) + n);
+}
+
 /* KVMI_MSG_VM_COMMAND: run here, answered before the next message. */
 static int kvmi_socket_vm_cmd(struct kvmi *kvmi, struct kvmi_socket *ks,
 			      const struct kvmi_msg_hdr *hdr)
@@ -331,6 +385,9 @@ static int kvmi_socket_vm_cmd(struct kvmi *kvmi, struct kvmi_socket *ks,
 
 	if (vc->flags || vc->padding)
 		return -EPROTO;
+	if (vc->cmd == KVMI_CMD_READ_PHYSICAL ||
+	    vc->cmd == KVMI_CMD_WRITE_PHYSICAL)
+		return kvmi_socket_physical(kvmi, ks, hdr);
 	size = kvmi_vm_command_size(vc->cmd);
 	if (size < 0) {
 		if (hdr->size != sizeof(*vc))
