@@ -1,6 +1,7 @@
 #!/bin/bash
-# Scan guest memory through zero-copy mappings and through READ_PHYSICAL
-# (bench/sva_scan.c) in the L1 VM, on anonymous then hugetlbfs memory:
+# Scan guest memory through zero-copy mappings, through READ_PHYSICAL and
+# through the socket transport's READ_PHYSICAL messages (bench/sva_scan.c)
+# in the L1 VM, on anonymous then hugetlbfs memory:
 #
 #   bench/sva-scan.sh [MIB [ROUNDS]]
 #
@@ -19,7 +20,7 @@ out="$top/build/bench/bin"
 mkdir -p "$out"
 gcc -O2 -g -Wall -isystem "$hdr" -o "$out/sva_scan" "$top/bench/sva_scan.c"
 rel=${out#"$top"/}
-"$top/selftests/vm-run" --timeout 900 ${SVA_KERNEL:+--kernel "$SVA_KERNEL"} -- \
+"$top/selftests/vm-run" --timeout 2400 ${SVA_KERNEL:+--kernel "$SVA_KERNEL"} -- \
 	bash -c "echo 64 > /proc/sys/vm/nr_hugepages; \
 		$rel/sva_scan -m $mib -r $rounds && \
 		$rel/sva_scan -m $mib -r $rounds -H"
