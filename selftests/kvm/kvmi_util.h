@@ -680,15 +680,12 @@ FIXTURE_VARIANT_ADD(f, socket) {					\
 /*
  * Where the next kvmi_send_reply() for vCPU @i takes the reply's data
  * from (the data union of struct kvmi_reply, which it doesn't fill): the
- * reply slot with the ring transport, the message's copy with the socket.
+ * reply slot, with either transport (the socket's message is a copy of
+ * the slot).
  */
 static inline struct kvmi_reply *kvmi_reply_buf(struct kvmi_maps *m,
 						uint32_t i)
 {
-	if (m->sk) {
-		TEST_ASSERT(i < KVMI_SK_VCPUS, "vCPU %u", i);
-		return &m->sk->reply[i];
-	}
 	return kvmi_reply_slot(m, i);
 }
 
