@@ -90,9 +90,12 @@ FIXTURE(ctx) {
 	uint32_t seq;
 };
 
+KVMI_TRANSPORT_VARIANTS(ctx);
+
 FIXTURE_SETUP(ctx)
 {
 	KVMI_REQUIRE();
+	kvmi_use_transport(variant->transport);
 	self->vm = vm_create_with_one_vcpu(&self->vcpu, guest_code);
 	vm_userspace_mem_region_add(self->vm, VM_MEM_SRC_ANONYMOUS, TEST_GPA,
 				    TEST_SLOT, TEST_PAGES, 0);
@@ -185,7 +188,7 @@ static void reply_ctx(FIXTURE_DATA(ctx) *self, uint8_t type,
 		      struct kvmi_reply_page_fault *pf, uint32_t flags,
 		      const struct kvmi_x86_regs *regs)
 {
-	struct kvmi_reply *rp = kvmi_reply_slot(&self->m, 0);
+	struct kvmi_reply *rp = kvmi_reply_buf(&self->m, 0);
 	struct kvmi_reply_page_fault c = {};
 
 	if (!pf)
