@@ -485,64 +485,6 @@ static int kvmi_phys_page(struct kvm *kvm, u64 gpa, void *kbuf, int len,
 	return 0;
 }
 
-/*
- * KVMI_IOCTL_READ_PHYSICAL, KVMI_IOCTL_WRITE_PHYSICAL: page by page,
- * through a bounce page, while the vCPUs run.
- */
-static int kvmi_physical(struct kvm *kvm, void __user *argp, bool write)
-{
-	struct kvmi_physical ph;
-	u64 done = 0;
-	void *kbuf;
-	int idx, r = 0;
-
-	if (copy_from_user(&ph, argp, sizeof(ph)))
-		return -EFAULT;
-	if (ph.flags || ph.padding)
-		return -EINVAL;
-	if (ph.gpa + ph.size < ph.gpa)
-		return -EINVAL;
-	if (!ph.size)
-		return 0;
-
-	kbuf = (void *)__get_free_page(GFP_KERNEL_ACCOUNT);
-	if (!kbuf)
-		return -ENOMEM;
-	if (!mmget_not_zero(kvm->mm)) {
-		free_page((unsigned long)kbuf);
-		return -ENOENT;
-	}
-	while (done < ph.size) {
-		u64 gpa = ph.gpa + done;
-		void __user *ubuf = u64_to_user_ptr(ph.buffer + done);
-		int len = min_t(u64, ph.size - done,
-				PAGE_SIZE - offset_in_page(gpa));
-
-		if (signal_pending(current)) {
-			r = -EINTR;
-			break;
-		}
-		if (write && copy_from_user(kbuf, ubuf, len)) {
-			r = -EFAULT;
-			break;
-		}
-		idx = srcu_read_lock(&kvm->srcu);
-		r = kvmi_phys_page(kvm, gpa, kbuf, len, write);
-		srcu_read_unlock(&kvm->srcu, idx);
-		if (r)
-			break;
-		if (!write && copy_to_user(ubuf, kbuf, len)) {
-			r = -EFAULT;
-			break;
-		}
-		done += len;
-		cond_resched();
-	}
-	mmput(kvm->mm);
-	free_page((unsigned long)kbuf);
-	return r;
-}
-
 /**
  * kvmi_physical_kernel() - READ/WRITE_PHYSICAL with a kernel buffer
  * @kvm: the VM, referenced by the caller
@@ -551,8 +493,9 @@ static int kvmi_physical(struct kvm *kvm, void __user *argp, bool write)
  * @size: how many, across pages if need be
  * @write: WRITE_PHYSICAL rather than READ_PHYSICAL
  *
- * For the socket transport's receive thread (kvmi_socket.c), whose
- * messages carry the data: the same checks and effects as the ioctls.
+ * The page loop of the ioctls (kvmi_physical(), through its bounce page)
+ * and of the socket transport's receive thread (kvmi_socket.c), whose
+ * messages carry the data.
  *
  * Return: 0, or -errno as the ioctls; on error, the pages before the one
  * that failed are written.
@@ -577,6 +520,57 @@ int kvmi_physical_kernel(struct kvm *kvm, u64 gpa, void *buf, u32 size,
 		done += len;
 	}
 	mmput(kvm->mm);
+	return r;
+}
+
+/*
+ * KVMI_IOCTL_READ_PHYSICAL, KVMI_IOCTL_WRITE_PHYSICAL: page by page,
+ * through a bounce page, while the vCPUs run.
+ */
+static int kvmi_physical(struct kvm *kvm, void __user *argp, bool write)
+{
+	struct kvmi_physical ph;
+	u64 done = 0;
+	void *kbuf;
+	int r = 0;
+
+	if (copy_from_user(&ph, argp, sizeof(ph)))
+		return -EFAULT;
+	if (ph.flags || ph.padding)
+		return -EINVAL;
+	if (ph.gpa + ph.size < ph.gpa)
+		return -EINVAL;
+	if (!ph.size)
+		return 0;
+
+	kbuf = (void *)__get_free_page(GFP_KERNEL_ACCOUNT);
+	if (!kbuf)
+		return -ENOMEM;
+	while (done < ph.size) {
+		u64 gpa = ph.gpa + done;
+		void __user *ubuf = u64_to_user_ptr(ph.buffer + done);
+		int len = min_t(u64, ph.size - done,
+				PAGE_SIZE - offset_in_page(gpa));
+
+		if (signal_pending(current)) {
+			r = -EINTR;
+			break;
+		}
+		if (write && copy_from_user(kbuf, ubuf, len)) {
+			r = -EFAULT;
+			break;
+		}
+		r = kvmi_physical_kernel(kvm, gpa, kbuf, len, write);
+		if (r)
+			break;
+		if (!write && copy_to_user(ubuf, kbuf, len)) {
+			r = -EFAULT;
+			break;
+		}
+		done += len;
+		cond_resched();
+	}
+	free_page((unsigned long)kbuf);
 	return r;
 }
 

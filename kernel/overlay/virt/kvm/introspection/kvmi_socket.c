@@ -329,8 +329,8 @@ static int kvmi_socket_vcpu_cmd(struct kvmi *kvmi, struct kvmi_socket *ks,
  * KVMI_CMD_READ_PHYSICAL and KVMI_CMD_WRITE_PHYSICAL as messages: the data
  * travels in them, after the struct kvmi_physical, whose buffer must be
  * 0. The result echoes the argument, then, for a read that succeeded,
- * the bytes read. Both go through ks->buf, which holds the message until
- * its argument is copied out.
+ * the bytes read, which are read into ks->buf once the argument is
+ * copied out of it.
  */
 static int kvmi_socket_physical(struct kvmi *kvmi, struct kvmi_socket *ks,
 				const struct kvmi_msg_hdr *hdr)
@@ -339,7 +339,7 @@ static int kvmi_socket_physical(struct kvmi *kvmi, struct kvmi_socket *ks,
 	struct kvmi_msg_vm_result res = { .cmd = vc->cmd };
 	bool write = vc->cmd == KVMI_CMD_WRITE_PHYSICAL;
 	struct kvmi_physical ph;
-	u8 *data = ks->buf + sizeof(ph);
+	u8 *data;
 	u32 n = 0;
 	struct kvm *kvm;
 
@@ -349,8 +349,11 @@ static int kvmi_socket_physical(struct kvmi *kvmi, struct kvmi_socket *ks,
 	/* A write's data is the rest of the message, a read has none. */
 	if (hdr->size - sizeof(*vc) - sizeof(ph) != (write ? ph.size : 0))
 		return -EPROTO;
-	if (write)
-		memmove(data, ks->buf + sizeof(*vc) + sizeof(ph), ph.size);
+	/*
+	 * A write's data stays where the message put it; a read's goes
+	 * right after the argument the result echoes from ks->buf.
+	 */
+	data = ks->buf + sizeof(ph) + (write ? sizeof(*vc) : 0);
 
 	if (ph.flags || ph.padding || ph.buffer || !ph.size ||
 	    ph.size > KVMI_MSG_PHYSICAL_MAX || ph.gpa + ph.size < ph.gpa) {
