@@ -144,6 +144,18 @@ int kvmi__dom_simulated_socket(const struct kvmi_version *ver,
 			       const struct kvmi_layout *lo, void *vm,
 			       void *kernel, void *tool, int sock_fd,
 			       struct kvmi_dom **domp);
+/*
+ * The socket transport's waits, for the tests: @wakeups counts the
+ * returns from a condition variable wait since the dom was opened,
+ * @waiting the threads asleep in one now, @reading whether a thread
+ * reads the socket.
+ */
+struct kvmi__sock_stats {
+	uint64_t wakeups;
+	uint32_t waiting;
+	bool reading;
+};
+void kvmi__sock_stats(struct kvmi_dom *dom, struct kvmi__sock_stats *st);
 int kvmi__dom_notify_fd(const struct kvmi_dom *dom);
 int kvmi__dom_kick_fd(const struct kvmi_dom *dom);
 int kvmi__vcpu_notify_fd(const struct kvmi_vcpu *v);

@@ -55,6 +55,8 @@ struct kvmi_sock {
 	bool notify;		/* ring dom->notify_fd for each event queued */
 	bool unhook;		/* KVMI_MSG_UNHOOK was read */
 	int err;		/* 0, or -ENODEV: the connection is over */
+	uint32_t waiting;	/* threads asleep on cond (tests) */
+	uint64_t wakeups;	/* returns from a wait on cond (tests) */
 	uint32_t got;		/* bytes read of the message in buf */
 	uint32_t nr;		/* slots */
 	struct kvmi_sock_slot *slots;
@@ -306,13 +308,16 @@ static int wait_locked(struct kvmi_dom *dom, struct kvmi_sock_slot *sl,
 		if (s->reading) {
 			if (!ms)
 				return sl ? -EAGAIN : 0;
+			s->waiting++;
 			if (!deadline) {
 				pthread_cond_wait(&s->cond, &s->lock);
-				continue;
+			} else {
+				ts.tv_sec = deadline / 1000000000ULL;
+				ts.tv_nsec = deadline % 1000000000ULL;
+				pthread_cond_timedwait(&s->cond, &s->lock, &ts);
 			}
-			ts.tv_sec = deadline / 1000000000ULL;
-			ts.tv_nsec = deadline % 1000000000ULL;
-			pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+			s->waiting--;
+			s->wakeups++;
 			continue;
 		}
 		s->reading = true;
@@ -477,6 +482,18 @@ int kvmi__sock_command(struct kvmi_dom *dom, uint32_t idx,
 	sl->res_full = false;
 	pthread_mutex_unlock(&s->lock);
 	return r;
+}
+
+/* For the host unit tests and the benchmark. */
+void kvmi__sock_stats(struct kvmi_dom *dom, struct kvmi__sock_stats *st)
+{
+	struct kvmi_sock *s = dom->sock;
+
+	pthread_mutex_lock(&s->lock);
+	st->wakeups = s->wakeups;
+	st->waiting = s->waiting;
+	st->reading = s->reading;
+	pthread_mutex_unlock(&s->lock);
 }
 
 /* KVMI_MSG_UNHOOK was read. */
