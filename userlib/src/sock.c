@@ -8,13 +8,27 @@
  * Reading: one thread at a time reads the socket (the "reader"), whichever
  * thread needs a message: a vCPU thread waiting for its event or its
  * command's result, kvmi_dom_dispatch(). The reader takes every message
- * that comes, queues it in the slot of its vCPU (one event and one result
- * per vCPU: the kernel never sends more; an event that ended unpopped is
- * replaced by the next), wakes the other waiting threads
- * and gives the reader role up after each message, so that a thread whose
- * message was queued by another returns at once. Writing: each message is
- * written whole under a send lock. Both locks are the dom's; the rule of
- * the ring transport (one thread at a time per vCPU) is unchanged.
+ * that comes and queues it in the slot of its vCPU (one event and one
+ * result per vCPU: the kernel never sends more; an event that ended
+ * unpopped is replaced by the next). The other threads that need a
+ * message sleep on the condition variable of their vCPU's slot, and are
+ * woken:
+ *
+ *  - by the reader, when it queued a message of their vCPU (no other
+ *    thread wakes: no thundering herd with a thread per vCPU);
+ *  - to take the reader role over, one of them (the "heir"), when the
+ *    reader stops reading (its own message came, its deadline, a signal)
+ *    while threads sleep: the reader picks the heir, round-robin over the
+ *    vCPUs that have sleepers; a thread that leaves with nobody reading
+ *    and no heir on its way picks one in turn, so the role is never left
+ *    with nobody to take it;
+ *  - all of them at the end of the connection.
+ *
+ * There is no VM-wide sleeper: the dispatcher never sleeps here (it reads
+ * what is there), and VM commands are ioctls, not messages. Writing: each
+ * message is written whole under a send lock. Both locks are the dom's;
+ * the rule of the ring transport (one thread at a time per vCPU) is
+ * unchanged.
  *
  * The end of file, a read or write error, or a message the kernel never
  * sends (bad flags, size, id, vCPU, a result nobody waits for, a second
@@ -42,21 +56,24 @@ struct kvmi_sock_slot {
 	bool res_wait;		/* a command sent, its result not taken */
 	bool res_full;		/* its result read, not taken */
 	uint32_t res_seq;	/* the seq of that command */
+	uint32_t waiting;	/* threads asleep on cond */
+	pthread_cond_t cond;	/* a message of this vCPU, the reader role, end */
 	struct kvmi_event ev;
 	struct kvmi_cmd_result res;
 } __attribute__((aligned(64)));
 
 struct kvmi_sock {
 	int fd;
-	pthread_mutex_t lock;	/* everything below */
-	pthread_cond_t cond;	/* a message was queued, or nobody reads */
+	pthread_mutex_t lock;	/* everything below, and the slots */
 	pthread_mutex_t tx;	/* one message written at a time */
 	bool reading;		/* a thread is reading: the others wait */
+	int64_t heir;		/* the slot woken to take reading over; -1 */
+	uint32_t next_heir;	/* where the search for the next one starts */
 	bool notify;		/* ring dom->notify_fd for each event queued */
 	bool unhook;		/* KVMI_MSG_UNHOOK was read */
 	int err;		/* 0, or -ENODEV: the connection is over */
-	uint32_t waiting;	/* threads asleep on cond (tests) */
-	uint64_t wakeups;	/* returns from a wait on cond (tests) */
+	uint32_t waiting;	/* threads asleep on a slot's cond */
+	uint64_t wakeups;	/* returns from such a wait (tests) */
 	uint32_t got;		/* bytes read of the message in buf */
 	uint32_t nr;		/* slots */
 	struct kvmi_sock_slot *slots;
@@ -78,6 +95,7 @@ __cold int kvmi__sock_attach(struct kvmi_dom *dom, int sock_fd)
 {
 	struct kvmi_sock *s;
 	pthread_condattr_t ca;
+	uint32_t i;
 
 	if (dom->ver.event_size > KVMI_MSG_MAX_SIZE ||
 	    dom->ver.cmd_result_size > KVMI_MSG_MAX_SIZE)
@@ -93,11 +111,13 @@ __cold int kvmi__sock_attach(struct kvmi_dom *dom, int sock_fd)
 	}
 	memset(s->slots, 0, sizeof(*s->slots) * s->nr);
 	s->fd = sock_fd;
+	s->heir = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->tx, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->cond, &ca);
+	for (i = 0; i < s->nr; i++)
+		pthread_cond_init(&s->slots[i].cond, &ca);
 	pthread_condattr_destroy(&ca);
 	dom->sock = s;
 	return 0;
@@ -107,12 +127,14 @@ __cold int kvmi__sock_attach(struct kvmi_dom *dom, int sock_fd)
 __cold void kvmi__sock_free(struct kvmi_dom *dom, bool keep_fd)
 {
 	struct kvmi_sock *s = dom->sock;
+	uint32_t i;
 
 	if (!s)
 		return;
 	if (!keep_fd)
 		close(s->fd);
-	pthread_cond_destroy(&s->cond);
+	for (i = 0; i < s->nr; i++)
+		pthread_cond_destroy(&s->slots[i].cond);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->tx);
 	free(s->slots);
@@ -141,16 +163,49 @@ static void ring(struct kvmi_dom *dom)
 		return;
 }
 
+/* Wake the threads asleep for vCPU slot @sl; with the lock held. */
+static void wake_slot(struct kvmi_sock_slot *sl)
+{
+	if (sl->waiting)
+		pthread_cond_broadcast(&sl->cond);
+}
+
+/*
+ * With the lock held, nobody reading: if threads sleep and none was woken
+ * to read yet, wake one, round-robin over the vCPUs. It reads, or (its
+ * message came meanwhile, its deadline) leaves through here in turn.
+ */
+static void wake_heir(struct kvmi_sock *s)
+{
+	uint32_t i, j;
+
+	if (s->reading || !s->waiting || s->heir >= 0 || s->err)
+		return;
+	for (i = 0; i < s->nr; i++) {
+		j = s->next_heir + i < s->nr ? s->next_heir + i :
+					       s->next_heir + i - s->nr;
+		if (s->slots[j].waiting) {
+			s->heir = j;
+			s->next_heir = j + 1 < s->nr ? j + 1 : 0;
+			pthread_cond_signal(&s->slots[j].cond);
+			return;
+		}
+	}
+}
+
 /* The end of the introspection; called with the lock held. */
 static __cold void sock_end(struct kvmi_dom *dom)
 {
 	struct kvmi_sock *s = dom->sock;
+	uint32_t i;
 
 	if (s->err)
 		return;
 	s->err = -ENODEV;
 	shutdown(s->fd, SHUT_RDWR);
-	pthread_cond_broadcast(&s->cond);
+	/* Every sleeper: each returns -ENODEV, or the message it has. */
+	for (i = 0; i < s->nr; i++)
+		wake_slot(&s->slots[i]);
 	ring(dom);
 }
 
@@ -258,6 +313,7 @@ static int deliver(struct kvmi_dom *dom)
 		if (sl->ev.seq != h->seq)
 			return -ENODEV;
 		sl->ev_full = true;
+		wake_slot(sl);
 		ring(dom);
 		return 0;
 	case KVMI_MSG_VCPU_RESULT:
@@ -265,6 +321,7 @@ static int deliver(struct kvmi_dom *dom)
 			return -ENODEV;
 		memcpy(&sl->res, p, sizeof(sl->res));
 		sl->res_full = true;
+		wake_slot(sl);
 		return 0;
 	default:	/* KVMI_MSG_UNHOOK */
 		s->unhook = true;
@@ -278,18 +335,41 @@ static bool slot_ready(const struct kvmi_sock_slot *sl, bool want_ev)
 	return want_ev ? sl->ev_full : sl->res_full;
 }
 
+/* Sleep on @sl's condition variable until @deadline (0: none). */
+static void sleep_slot(struct kvmi_sock *s, struct kvmi_sock_slot *sl,
+		       uint64_t deadline)
+{
+	struct timespec ts;
+
+	sl->waiting++;
+	s->waiting++;
+	if (!deadline) {
+		pthread_cond_wait(&sl->cond, &s->lock);
+	} else {
+		ts.tv_sec = deadline / 1000000000ULL;
+		ts.tv_nsec = deadline % 1000000000ULL;
+		pthread_cond_timedwait(&sl->cond, &s->lock, &ts);
+	}
+	sl->waiting--;
+	s->waiting--;
+	s->wakeups++;
+	/* Woken to read, or not: the caller's loop reads if nobody does. */
+	if (s->heir == sl - s->slots)
+		s->heir = -1;
+}
+
 /*
  * With the lock held: read messages until @sl has what is wanted (@sl
  * NULL: until none is waiting in the socket), waiting at most @ms (-1: for
- * ever, 0: not at all). Returns 0 (@sl ready, or drained), -EAGAIN at the
- * deadline, -EINTR, -ENODEV.
+ * ever, 0: not at all; @sl NULL: 0 only). Returns 0 (@sl ready, or
+ * drained), -EAGAIN at the deadline, -EINTR, -ENODEV. Called through
+ * wait_locked().
  */
-static int wait_locked(struct kvmi_dom *dom, struct kvmi_sock_slot *sl,
-		       bool want_ev, int ms)
+static int read_or_sleep(struct kvmi_dom *dom, struct kvmi_sock_slot *sl,
+			 bool want_ev, int ms)
 {
 	struct kvmi_sock *s = dom->sock;
 	uint64_t deadline = ms > 0 ? mono_ns() + ms * 1000000ULL : 0;
-	struct timespec ts;
 	uint64_t t;
 	int left, r;
 
@@ -306,18 +386,9 @@ static int wait_locked(struct kvmi_dom *dom, struct kvmi_sock_slot *sl,
 			left = (deadline - t + 999999) / 1000000;
 		}
 		if (s->reading) {
-			if (!ms)
+			if (!ms || !sl)
 				return sl ? -EAGAIN : 0;
-			s->waiting++;
-			if (!deadline) {
-				pthread_cond_wait(&s->cond, &s->lock);
-			} else {
-				ts.tv_sec = deadline / 1000000000ULL;
-				ts.tv_nsec = deadline % 1000000000ULL;
-				pthread_cond_timedwait(&s->cond, &s->lock, &ts);
-			}
-			s->waiting--;
-			s->wakeups++;
+			sleep_slot(s, sl, deadline);
 			continue;
 		}
 		s->reading = true;
@@ -329,7 +400,10 @@ static int wait_locked(struct kvmi_dom *dom, struct kvmi_sock_slot *sl,
 			r = deliver(dom) ?: 1;
 		if (r == -ENODEV)
 			sock_end(dom);
-		pthread_cond_broadcast(&s->cond);
+		/*
+		 * Nobody reads now: this thread reads on (the loop), or
+		 * leaves and wait_locked() wakes an heir.
+		 */
 		if (r == -EINTR)
 			return r;
 		/* 0: no whole message to read now. */
@@ -338,6 +412,20 @@ static int wait_locked(struct kvmi_dom *dom, struct kvmi_sock_slot *sl,
 		if (!r && !ms && !slot_ready(sl, want_ev))
 			return -EAGAIN;
 	}
+}
+
+/*
+ * read_or_sleep(), then, if nobody reads, the reader role to a sleeper:
+ * whatever this thread leaves with (its message, its deadline, a signal),
+ * no thread sleeps with the socket unread.
+ */
+static int wait_locked(struct kvmi_dom *dom, struct kvmi_sock_slot *sl,
+		       bool want_ev, int ms)
+{
+	int r = read_or_sleep(dom, sl, want_ev, ms);
+
+	wake_heir(dom->sock);
+	return r;
 }
 
 /* Read every message waiting in the socket (kvmi_dom_dispatch()). */

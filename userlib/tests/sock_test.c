@@ -782,3 +782,430 @@ TEST(uring_loop_over_the_socket)
 	kvmi_dom_close(ks.s.dom);
 	sim_free(&ks.s);
 }
+
+/*
+ * Who wakes: each thread sleeps on its own vCPU; a message wakes the
+ * thread of its vCPU alone, and the end of the connection wakes them all.
+ * kvmi__sock_stats() counts the returns from the condition variable waits.
+ */
+#define NR_WAITERS	8
+
+struct waiter {
+	struct kvmi_vcpu *v;
+	pthread_t t;
+	int ms;			/* wait_event's timeout */
+	bool reply;		/* answer the event */
+	int r;			/* what wait_event returned */
+	uint32_t seq;		/* and the seq of the event */
+	int done;		/* returned */
+};
+
+static void *wait_one(void *arg)
+{
+	struct waiter *w = arg;
+	struct kvmi_event ev;
+
+	w->r = kvmi_vcpu_wait_event(w->v, &ev, w->ms);
+	if (!w->r) {
+		w->seq = ev.seq;
+		if (w->reply)
+			CHECK_EQ(0, kvmi_vcpu_reply(w->v, KVMI_ACTION_CONTINUE,
+						    0, NULL, NULL));
+	}
+	store_release(&w->done, 1);
+	return NULL;
+}
+
+static void waiter_start(struct waiter *w, struct kvmi_dom *dom, uint32_t i,
+			 int ms)
+{
+	memset(w, 0, sizeof(*w));
+	w->v = kvmi_dom_vcpu(dom, i);
+	w->ms = ms;
+	w->reply = true;
+	CHECK_EQ(0, pthread_create(&w->t, NULL, wait_one, w));
+}
+
+/* Wait (10 s at most) until @w returned. */
+static void waiter_done(struct waiter *w)
+{
+	int i;
+
+	for (i = 0; i < 10000 && !load_acquire(&w->done); i++)
+		usleep(1000);
+	CHECK(load_acquire(&w->done));
+	pthread_join(w->t, NULL);
+}
+
+/*
+ * Wait (10 s at most) until @n threads are in the socket's wait: one
+ * reading, the others asleep (@n 0: none). A thread left asleep with
+ * nobody reading (a lost wakeup) fails here.
+ */
+static void settle(struct kvmi_dom *dom, uint32_t n,
+		   struct kvmi__sock_stats *st)
+{
+	int i;
+
+	for (i = 0; i < 10000; i++) {
+		kvmi__sock_stats(dom, st);
+		if (n ? st->reading && st->waiting == n - 1 :
+			!st->reading && !st->waiting)
+			return;
+		usleep(1000);
+	}
+	fprintf(stderr, "# want %u in the wait, got %u asleep, %s reading\n",
+		n, st->waiting, st->reading ? "one" : "none");
+	CHECK(0);
+}
+
+TEST(a_message_wakes_only_the_thread_of_its_vcpu)
+{
+	struct waiter w[NR_WAITERS];
+	struct kvmi__sock_stats st;
+	uint64_t before;
+	struct ksim ks;
+	uint32_t i, j, k;
+
+	ks_start(&ks, NR_WAITERS, NR_WAITERS);
+	for (i = 0; i < NR_WAITERS; i++)
+		waiter_start(&w[i], ks.s.dom, i, -1);
+	settle(ks.s.dom, NR_WAITERS, &st);
+	/* 5, 0, 3, 6, 1, 4, 7, 2: to the reader or to a sleeper. */
+	for (i = 0; i < NR_WAITERS; i++) {
+		k = (3 * i + 5) % NR_WAITERS;
+		before = st.wakeups;
+		ks_event(ks.k, k, 100 + k, KVMI_EVENT_HYPERCALL);
+		waiter_done(&w[k]);
+		CHECK_EQ(0, w[k].r);
+		CHECK_EQ(100 + k, w[k].seq);
+		expect_reply(ks.k, k, 100 + k, KVMI_EVENT_HYPERCALL,
+			     KVMI_ACTION_CONTINUE, 0, NULL, NULL);
+		/* The others still wait, one of them reading. */
+		settle(ks.s.dom, NR_WAITERS - 1 - i, &st);
+		for (j = i + 1; j < NR_WAITERS; j++)
+			CHECK(!load_acquire(&w[(3 * j + 5) % NR_WAITERS].done));
+		/*
+		 * One wakeup: vCPU k's thread, or (k's thread was reading)
+		 * the one that reads next. Every sleeper, with one
+		 * condition variable for all.
+		 */
+		fprintf(stderr, "# vCPU %u: %llu wakeups\n", k,
+			(unsigned long long)(st.wakeups - before));
+		CHECK(st.wakeups - before <= 1);
+	}
+	ks_end(&ks);
+}
+
+struct xcr_play {
+	int k;
+	uint32_t vcpu;
+	uint64_t value;
+};
+
+/* The kernel's side of one GET_XCR command. */
+static void *answer_xcr(void *arg)
+{
+	struct xcr_play *p = arg;
+	struct kvmi_cmd_get_xcr_result out;
+	struct kvmi_cmd_result res;
+	struct kvmi_msg_hdr h;
+	struct kvmi_cmd cmd;
+
+	ks_recv(p->k, &h, &cmd, sizeof(cmd));
+	CHECK_EQ(KVMI_MSG_VCPU_COMMAND, h.id);
+	CHECK_EQ(p->vcpu, h.vcpu);
+	CHECK_EQ(KVMI_CMD_GET_XCR, cmd.id);
+	memset(&res, 0, sizeof(res));
+	res.seq = h.seq;
+	res.id = KVMI_CMD_GET_XCR;
+	out.value = p->value;
+	memcpy(&res.result, &out, sizeof(out));
+	ks_send(p->k, KVMI_MSG_VCPU_RESULT, h.seq, h.vcpu, &res, sizeof(res));
+	return NULL;
+}
+
+/*
+ * A command's result wakes its thread alone; UNHOOK, for the VM, wakes
+ * none of the vCPU threads.
+ */
+TEST(results_and_unhook_wake_no_other_thread)
+{
+	struct waiter w[NR_WAITERS];
+	struct kvmi__sock_stats st;
+	struct xcr_play p;
+	struct kvmi_event ev;
+	struct kvmi_vcpu *v0;
+	uint64_t before, x;
+	struct ksim ks;
+	pthread_t t;
+	uint32_t i;
+	int n;
+
+	ks_start(&ks, NR_WAITERS, NR_WAITERS);
+	v0 = kvmi_dom_vcpu(ks.s.dom, 0);
+	ks_event(ks.k, 0, 1, KVMI_EVENT_HYPERCALL);
+	CHECK_EQ(0, kvmi_vcpu_wait_event(v0, &ev, -1));
+	for (i = 1; i < NR_WAITERS; i++)
+		waiter_start(&w[i], ks.s.dom, i, -1);
+	settle(ks.s.dom, NR_WAITERS - 1, &st);
+
+	/* vCPU 0's command: its thread sleeps, another reads. */
+	p.k = ks.k;
+	p.vcpu = 0;
+	p.value = 0x5a5a;
+	before = st.wakeups;
+	pthread_create(&t, NULL, answer_xcr, &p);
+	CHECK_EQ(0, kvmi_vcpu_get_xcr(v0, 0, &x));
+	pthread_join(t, NULL);
+	CHECK_EQ(0x5a5a, x);
+	settle(ks.s.dom, NR_WAITERS - 1, &st);
+	CHECK(st.wakeups - before <= 1);
+	for (i = 1; i < NR_WAITERS; i++)
+		CHECK(!load_acquire(&w[i].done));
+
+	/* UNHOOK: read, and no vCPU thread woken. */
+	before = st.wakeups;
+	ks_send(ks.k, KVMI_MSG_UNHOOK, 0, 0, NULL, 0);
+	for (n = 0; n < 10000 && !kvmi__sock_unhook(ks.s.dom); n++)
+		usleep(1000);
+	CHECK(kvmi__sock_unhook(ks.s.dom));
+	settle(ks.s.dom, NR_WAITERS - 1, &st);
+	CHECK_EQ(before, st.wakeups);
+	for (i = 1; i < NR_WAITERS; i++)
+		CHECK(!load_acquire(&w[i].done));
+
+	/* The end wakes them all. */
+	close(ks.k);
+	for (i = 1; i < NR_WAITERS; i++) {
+		waiter_done(&w[i]);
+		CHECK_EQ(-ENODEV, w[i].r);
+	}
+	CHECK_EQ(0, kvmi_dom_close(ks.s.dom));
+	sim_free(&ks.s);
+}
+
+/*
+ * The end of the connection wakes every waiter, timed or not, with
+ * -ENODEV: the end of file, a malformed message. Then close.
+ */
+TEST(the_end_wakes_every_waiter)
+{
+	struct kvmi_msg_hdr bad = { .id = 99 };
+	struct waiter w[NR_WAITERS];
+	struct kvmi__sock_stats st;
+	struct ksim ks;
+	uint32_t i;
+	int pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		ks_start(&ks, NR_WAITERS, NR_WAITERS);
+		for (i = 0; i < NR_WAITERS; i++)
+			waiter_start(&w[i], ks.s.dom, i, i & 1 ? 30000 : -1);
+		settle(ks.s.dom, NR_WAITERS, &st);
+		if (pass) {
+			ks_write(ks.k, &bad, HDR);
+			expect_eof(ks.k);
+			close(ks.k);
+		} else {
+			close(ks.k);
+		}
+		for (i = 0; i < NR_WAITERS; i++) {
+			waiter_done(&w[i]);
+			CHECK_EQ(-ENODEV, w[i].r);
+		}
+		settle(ks.s.dom, 0, &st);
+		CHECK(st.wakeups <= NR_WAITERS - 1);
+		kvmi_dom_close(ks.s.dom);
+		sim_free(&ks.s);
+	}
+}
+
+static void on_usr1(int sig)
+{
+}
+
+/*
+ * The reader leaves without its message (its timeout, a signal): a
+ * sleeper takes the reading over, and gets its message.
+ */
+TEST(a_reader_that_leaves_hands_the_reading_over)
+{
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	struct kvmi__sock_stats st;
+	struct waiter a, b;
+	struct ksim ks;
+	int i;
+
+	/* No SA_RESTART: the reader's poll() returns -EINTR. */
+	CHECK_EQ(0, sigaction(SIGUSR1, &sa, NULL));
+	ks_start(&ks, 2, 2);
+
+	/* vCPU 0's thread reads until its timeout; vCPU 1's sleeps. */
+	waiter_start(&a, ks.s.dom, 0, 300);
+	settle(ks.s.dom, 1, &st);
+	waiter_start(&b, ks.s.dom, 1, -1);
+	settle(ks.s.dom, 2, &st);
+	waiter_done(&a);
+	CHECK_EQ(-ETIMEDOUT, a.r);
+	settle(ks.s.dom, 1, &st);	/* vCPU 1's thread reads now */
+	ks_event(ks.k, 1, 7, KVMI_EVENT_HYPERCALL);
+	waiter_done(&b);
+	CHECK_EQ(0, b.r);
+	CHECK_EQ(7, b.seq);
+	expect_reply(ks.k, 1, 7, KVMI_EVENT_HYPERCALL, KVMI_ACTION_CONTINUE,
+		     0, NULL, NULL);
+
+	/* vCPU 1's thread reads until a signal; vCPU 0's sleeps. */
+	waiter_start(&b, ks.s.dom, 1, -1);
+	settle(ks.s.dom, 1, &st);
+	waiter_start(&a, ks.s.dom, 0, -1);
+	settle(ks.s.dom, 2, &st);
+	/* Until it lands in the poll(). */
+	for (i = 0; i < 1000 && !load_acquire(&b.done); i++) {
+		pthread_kill(b.t, SIGUSR1);
+		usleep(10000);
+	}
+	waiter_done(&b);
+	CHECK_EQ(-EINTR, b.r);
+	settle(ks.s.dom, 1, &st);	/* vCPU 0's thread reads now */
+	ks_event(ks.k, 0, 8, KVMI_EVENT_HYPERCALL);
+	waiter_done(&a);
+	CHECK_EQ(0, a.r);
+	CHECK_EQ(8, a.seq);
+	expect_reply(ks.k, 0, 8, KVMI_EVENT_HYPERCALL, KVMI_ACTION_CONTINUE,
+		     0, NULL, NULL);
+	settle(ks.s.dom, 0, &st);
+	ks_end(&ks);
+}
+
+/*
+ * Many threads, one per vCPU, some waiting with short timeouts (readers
+ * come and go), events and command results interleaved, several
+ * messages in one write: every event served once, nothing lost.
+ */
+#define NR_STRESS	16
+#define STRESS_ROUNDS	150
+
+static void *serve_timed(void *arg)
+{
+	static const int ms[] = { -1, 0, 1, 3, -1, 20 };
+	struct served *sv = arg;
+	struct kvmi_event ev;
+	unsigned int calls = 0;
+	uint64_t x;
+	int r;
+
+	for (;;) {
+		r = kvmi_vcpu_wait_event(sv->v, &ev,
+					 ms[(calls++ + kvmi_vcpu_index(sv->v)) %
+					    ARRAY_SIZE(ms)]);
+		if (r == -ETIMEDOUT)
+			continue;
+		if (r == -ENODEV)
+			return NULL;
+		CHECK_EQ(0, r);
+		CHECK_EQ(kvmi_vcpu_index(sv->v), ev.vcpu);
+		if (ev.seq % 2) {
+			CHECK_EQ(0, kvmi_vcpu_get_xcr(sv->v, 0, &x));
+			CHECK_EQ(ev.seq * 3ULL, x);
+		}
+		CHECK_EQ(0, kvmi_vcpu_reply(sv->v, KVMI_ACTION_CONTINUE, 0,
+					    NULL, NULL));
+		sv->n++;
+	}
+}
+
+/* Messages queued by the simulated kernel, written together. */
+struct batch {
+	uint8_t buf[4 * (HDR + KVMI_MSG_MAX_SIZE)];
+	size_t len;
+};
+
+static void batch_add(struct batch *b, int k, uint16_t id, uint32_t seq,
+		      uint32_t vcpu, const void *payload, uint32_t size)
+{
+	struct kvmi_msg_hdr h = {
+		.id = id, .size = size, .seq = seq, .vcpu = vcpu,
+	};
+
+	if (b->len + HDR + size > sizeof(b->buf)) {
+		ks_write(k, b->buf, b->len);
+		b->len = 0;
+	}
+	memcpy(b->buf + b->len, &h, HDR);
+	memcpy(b->buf + b->len + HDR, payload, size);
+	b->len += HDR + size;
+}
+
+TEST(many_threads_interleaved_messages)
+{
+	static struct batch b;
+	struct kvmi_cmd_get_xcr_result out;
+	uint32_t seq[NR_STRESS], left = NR_STRESS * STRESS_ROUNDS;
+	struct served sv[NR_STRESS];
+	pthread_t t[NR_STRESS];
+	struct kvmi__sock_stats st;
+	struct kvmi_cmd_result res;
+	uint8_t buf[HDR + KVMI_MSG_MAX_SIZE];
+	struct kvmi_event ev;
+	struct kvmi_msg_hdr h;
+	struct pollfd pfd;
+	struct ksim ks;
+	uint32_t i, msgs = 0;
+
+	ks_start(&ks, NR_STRESS, NR_STRESS);
+	for (i = 0; i < NR_STRESS; i++) {
+		sv[i].v = kvmi_dom_vcpu(ks.s.dom, i);
+		sv[i].n = 0;
+		seq[i] = i * 100000 + 1;
+		ks_event_rec(&ev, i, seq[i], KVMI_EVENT_HYPERCALL);
+		batch_add(&b, ks.k, KVMI_MSG_EVENT, seq[i], i, &ev,
+			  sizeof(ev));
+		msgs++;
+	}
+	for (i = 0; i < NR_STRESS; i++)
+		pthread_create(&t[i], NULL, serve_timed, &sv[i]);
+	pfd.fd = ks.k;
+	pfd.events = POLLIN;
+	while (left) {
+		/* Write what is queued once nothing more is to be read. */
+		if (b.len && poll(&pfd, 1, 0) == 0) {
+			ks_write(ks.k, b.buf, b.len);
+			b.len = 0;
+		}
+		ks_recv(ks.k, &h, buf, sizeof(buf));
+		CHECK(h.vcpu < NR_STRESS);
+		if (h.id == KVMI_MSG_VCPU_COMMAND) {
+			memset(&res, 0, sizeof(res));
+			res.seq = h.seq;
+			res.id = KVMI_CMD_GET_XCR;
+			out.value = seq[h.vcpu] * 3ULL;
+			memcpy(&res.result, &out, sizeof(out));
+			batch_add(&b, ks.k, KVMI_MSG_VCPU_RESULT, h.seq,
+				  h.vcpu, &res, sizeof(res));
+			msgs++;
+			continue;
+		}
+		CHECK_EQ(KVMI_MSG_REPLY, h.id);
+		CHECK_EQ(seq[h.vcpu], h.seq);
+		left--;
+		if ((seq[h.vcpu] % 100000) < STRESS_ROUNDS) {
+			ks_event_rec(&ev, h.vcpu, ++seq[h.vcpu],
+				     KVMI_EVENT_HYPERCALL);
+			batch_add(&b, ks.k, KVMI_MSG_EVENT, seq[h.vcpu],
+				  h.vcpu, &ev, sizeof(ev));
+			msgs++;
+		}
+	}
+	kvmi__sock_stats(ks.s.dom, &st);
+	fprintf(stderr, "# %u messages, %llu wakeups\n", msgs,
+		(unsigned long long)st.wakeups);
+	close(ks.k);
+	for (i = 0; i < NR_STRESS; i++) {
+		pthread_join(t[i], NULL);
+		CHECK_EQ(STRESS_ROUNDS, sv[i].n);
+	}
+	kvmi_dom_close(ks.s.dom);
+	sim_free(&ks.s);
+}
