@@ -77,6 +77,7 @@ struct kvmi_sock {
 	uint32_t got;		/* bytes read of the message in buf */
 	uint32_t nr;		/* slots */
 	struct kvmi_sock_slot *slots;
+	uint64_t *sleepy;	/* bit i: slot i has sleepers */
 	union {
 		struct kvmi_msg_hdr hdr;
 		uint8_t buf[HDR + KVMI_MSG_MAX_SIZE];
@@ -110,6 +111,12 @@ __cold int kvmi__sock_attach(struct kvmi_dom *dom, int sock_fd)
 		return -ENOMEM;
 	}
 	memset(s->slots, 0, sizeof(*s->slots) * s->nr);
+	s->sleepy = calloc((s->nr + 63) / 64, sizeof(*s->sleepy));
+	if (!s->sleepy) {
+		free(s->slots);
+		free(s);
+		return -ENOMEM;
+	}
 	s->fd = sock_fd;
 	s->heir = -1;
 	pthread_mutex_init(&s->lock, NULL);
@@ -137,6 +144,7 @@ __cold void kvmi__sock_free(struct kvmi_dom *dom, bool keep_fd)
 		pthread_cond_destroy(&s->slots[i].cond);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->tx);
+	free(s->sleepy);
 	free(s->slots);
 	free(s);
 	dom->sock = NULL;
@@ -171,26 +179,44 @@ static void wake_slot(struct kvmi_sock_slot *sl)
 }
 
 /*
+ * The first slot from @from on (round the end) that has sleepers, or -1.
+ * A bitmap: a VM may have thousands of vCPU slots and a few sleepers.
+ */
+static int64_t find_sleepy(const struct kvmi_sock *s, uint32_t from)
+{
+	uint32_t nw = (s->nr + 63) / 64, n, w;
+	uint64_t bits;
+
+	for (n = 0; n <= nw; n++) {
+		w = (from / 64 + n) % nw;
+		bits = s->sleepy[w];
+		if (!n)
+			bits &= ~0ULL << (from % 64);		/* from on */
+		else if (n == nw)
+			bits &= ~(~0ULL << (from % 64));	/* before from */
+		if (bits)
+			return w * 64ULL + __builtin_ctzll(bits);
+	}
+	return -1;
+}
+
+/*
  * With the lock held, nobody reading: if threads sleep and none was woken
  * to read yet, wake one, round-robin over the vCPUs. It reads, or (its
  * message came meanwhile, its deadline) leaves through here in turn.
  */
 static void wake_heir(struct kvmi_sock *s)
 {
-	uint32_t i, j;
+	int64_t j;
 
 	if (s->reading || !s->waiting || s->heir >= 0 || s->err)
 		return;
-	for (i = 0; i < s->nr; i++) {
-		j = s->next_heir + i < s->nr ? s->next_heir + i :
-					       s->next_heir + i - s->nr;
-		if (s->slots[j].waiting) {
-			s->heir = j;
-			s->next_heir = j + 1 < s->nr ? j + 1 : 0;
-			pthread_cond_signal(&s->slots[j].cond);
-			return;
-		}
-	}
+	j = find_sleepy(s, s->next_heir);
+	if (j < 0)
+		return;		/* not reached: s->waiting counts them */
+	s->heir = j;
+	s->next_heir = j + 1 < s->nr ? j + 1 : 0;
+	pthread_cond_signal(&s->slots[j].cond);
 }
 
 /* The end of the introspection; called with the lock held. */
@@ -339,9 +365,11 @@ static bool slot_ready(const struct kvmi_sock_slot *sl, bool want_ev)
 static void sleep_slot(struct kvmi_sock *s, struct kvmi_sock_slot *sl,
 		       uint64_t deadline)
 {
+	uint32_t i = sl - s->slots;
 	struct timespec ts;
 
-	sl->waiting++;
+	if (!sl->waiting++)
+		s->sleepy[i / 64] |= 1ULL << (i % 64);
 	s->waiting++;
 	if (!deadline) {
 		pthread_cond_wait(&sl->cond, &s->lock);
@@ -350,11 +378,12 @@ static void sleep_slot(struct kvmi_sock *s, struct kvmi_sock_slot *sl,
 		ts.tv_nsec = deadline % 1000000000ULL;
 		pthread_cond_timedwait(&sl->cond, &s->lock, &ts);
 	}
-	sl->waiting--;
+	if (!--sl->waiting)
+		s->sleepy[i / 64] &= ~(1ULL << (i % 64));
 	s->waiting--;
 	s->wakeups++;
 	/* Woken to read, or not: the caller's loop reads if nobody does. */
-	if (s->heir == sl - s->slots)
+	if (s->heir == i)
 		s->heir = -1;
 }
 

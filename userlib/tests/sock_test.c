@@ -859,7 +859,11 @@ static void settle(struct kvmi_dom *dom, uint32_t n,
 	CHECK(0);
 }
 
-TEST(a_message_wakes_only_the_thread_of_its_vcpu)
+/*
+ * NR_WAITERS threads on vCPUs 0, @stride, 2 * @stride, ... of
+ * @max_vcpus; one event each, in a scrambled order.
+ */
+static void only_its_thread(uint32_t max_vcpus, uint32_t stride)
 {
 	struct waiter w[NR_WAITERS];
 	struct kvmi__sock_stats st;
@@ -867,19 +871,19 @@ TEST(a_message_wakes_only_the_thread_of_its_vcpu)
 	struct ksim ks;
 	uint32_t i, j, k;
 
-	ks_start(&ks, NR_WAITERS, NR_WAITERS);
+	ks_start(&ks, max_vcpus, max_vcpus);
 	for (i = 0; i < NR_WAITERS; i++)
-		waiter_start(&w[i], ks.s.dom, i, -1);
+		waiter_start(&w[i], ks.s.dom, i * stride, -1);
 	settle(ks.s.dom, NR_WAITERS, &st);
 	/* 5, 0, 3, 6, 1, 4, 7, 2: to the reader or to a sleeper. */
 	for (i = 0; i < NR_WAITERS; i++) {
 		k = (3 * i + 5) % NR_WAITERS;
 		before = st.wakeups;
-		ks_event(ks.k, k, 100 + k, KVMI_EVENT_HYPERCALL);
+		ks_event(ks.k, k * stride, 100 + k, KVMI_EVENT_HYPERCALL);
 		waiter_done(&w[k]);
 		CHECK_EQ(0, w[k].r);
 		CHECK_EQ(100 + k, w[k].seq);
-		expect_reply(ks.k, k, 100 + k, KVMI_EVENT_HYPERCALL,
+		expect_reply(ks.k, k * stride, 100 + k, KVMI_EVENT_HYPERCALL,
 			     KVMI_ACTION_CONTINUE, 0, NULL, NULL);
 		/* The others still wait, one of them reading. */
 		settle(ks.s.dom, NR_WAITERS - 1 - i, &st);
@@ -890,11 +894,18 @@ TEST(a_message_wakes_only_the_thread_of_its_vcpu)
 		 * the one that reads next. Every sleeper, with one
 		 * condition variable for all.
 		 */
-		fprintf(stderr, "# vCPU %u: %llu wakeups\n", k,
+		fprintf(stderr, "# vCPU %u: %llu wakeups\n", k * stride,
 			(unsigned long long)(st.wakeups - before));
 		CHECK(st.wakeups - before <= 1);
 	}
 	ks_end(&ks);
+}
+
+TEST(a_message_wakes_only_the_thread_of_its_vcpu)
+{
+	only_its_thread(NR_WAITERS, 1);
+	/* Sleepers spread over the 64-bit words of the library's bitmap. */
+	only_its_thread(7 * 29 + 1, 29);
 }
 
 struct xcr_play {
