@@ -4,7 +4,8 @@
  * per vCPU in kvmi_vcpu_wait_event(), a simulated kernel on the other end
  * of a socket pair sending events round-robin over the vCPUs.
  *
- *   sock_bench [THREADS [MESSAGES]]      (default 8 100000)
+ *   sock_bench [THREADS [MESSAGES [serial|pipelined]]]
+ *                                        (default 8 100000, both)
  *
  * Two rounds: "serial", one event in flight at a time (every other
  * thread asleep: the worst case for a shared condition variable), and
@@ -181,10 +182,14 @@ int main(int argc, char **argv)
 	uint32_t n = argc > 1 ? strtoul(argv[1], NULL, 0) : 8;
 	uint32_t msgs = argc > 2 ? strtoul(argv[2], NULL, 0) : 100000;
 
+	const char *only = argc > 3 ? argv[3] : NULL;
+
 	if (!n || n > 256 || !msgs)
-		die("usage: sock_bench [THREADS (1-256) [MESSAGES]]");
+		die("usage: sock_bench [THREADS (1-256) [MESSAGES [serial|pipelined]]]");
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	round_("serial", n, msgs, true);
-	round_("pipelined", n, msgs, false);
+	if (!only || !strcmp(only, "serial"))
+		round_("serial", n, msgs, true);
+	if (!only || !strcmp(only, "pipelined"))
+		round_("pipelined", n, msgs, false);
 	return 0;
 }
