@@ -360,7 +360,7 @@ TEST_F(cmd, bad_commands_rejected)
 	kvmi_kick_if_needed(&self->m, 0, self->kick);
 	ASSERT_EQ(-EINVAL, kvmi_wait_cmd_result(&self->m, 0, c->seq)->error);
 	c->flags = 0;
-	c->padding2 = 1;
+	c->padding = 1;
 	__atomic_store_n(&c->seq, c->seq + 1, __ATOMIC_RELEASE);
 	kvmi_kick_if_needed(&self->m, 0, self->kick);
 	ASSERT_EQ(-EINVAL, kvmi_wait_cmd_result(&self->m, 0, c->seq)->error);
@@ -370,6 +370,90 @@ TEST_F(cmd, bad_commands_rejected)
 	ASSERT_EQ(7, cnt->command_errors);
 	finish(_metadata, self, NULL);
 	ASSERT_EQ(ARG0, self->r.args[1]);
+}
+
+/* Run the vCPU in a thread of its own (self->r), from where it stopped. */
+static void run_async(FIXTURE_DATA(cmd) *self)
+{
+	memset(&self->r, 0, sizeof(self->r));
+	self->r.vcpu = self->vcpu;
+	TEST_ASSERT(!pthread_create(&self->r.thread, NULL, runner_fn,
+				    &self->r), "pthread_create");
+}
+
+static int pause_ioctl(int fd, unsigned long req)
+{
+	struct kvmi_pause_vcpu pv = { .vcpu = 0 };
+
+	return ioctl(fd, req, &pv);
+}
+
+/*
+ * A command runs only in the event it names (struct kvmi_cmd.event):
+ * one for another event is refused with -ESRCH and changes nothing, in
+ * the event it names too late, or in the next event of the vCPU.
+ */
+TEST_F(cmd, command_for_another_event_refused)
+{
+	struct kvmi_vcpu_counters *cnt = kvmi_counters(&self->m, 0);
+	struct kvmi_cmd_get_registers_result gr;
+	union kvmi_cmd_args args;
+	uint32_t c, p1, p2;
+
+	get_registers(_metadata, self, &gr);
+	args.set_registers = gr.regs;
+	args.set_registers.groups = KVMI_REGS_GPRS;
+	args.set_registers.rbx = NEW_RBX;
+	c = __kvmi_send_cmd(&self->m, 0, KVMI_CMD_SET_REGISTERS, &args,
+			    self->seq + 1, self->kick);
+	ASSERT_EQ(-ESRCH, kvmi_wait_cmd_result(&self->m, 0, c)->error);
+	ASSERT_EQ(KVMI_CMD_SET_REGISTERS,
+		  kvmi_wait_cmd_result(&self->m, 0, c)->id);
+	c = __kvmi_send_cmd(&self->m, 0, KVMI_CMD_SET_REGISTERS, &args,
+			    self->seq - 1, self->kick);
+	ASSERT_EQ(-ESRCH, kvmi_wait_cmd_result(&self->m, 0, c)->error);
+	c = __kvmi_send_cmd(&self->m, 0, KVMI_CMD_GET_REGISTERS, NULL, 0,
+			    self->kick);
+	ASSERT_EQ(-ESRCH, kvmi_wait_cmd_result(&self->m, 0, c)->error);
+	/* The socket's receive thread refuses them: the vCPU never sees them. */
+	ASSERT_EQ(self->m.sk ? 1 : 4, cnt->commands);
+	ASSERT_EQ(self->m.sk ? 0 : 3, cnt->command_errors);
+	finish(_metadata, self, NULL);
+	ASSERT_EQ(ARG0, self->r.args[1]);	/* RBX not written */
+
+	/* A PAUSE event, ended by UNPAUSE; then a command for it. */
+	ASSERT_EQ(0, pause_ioctl(self->fd, KVMI_IOCTL_PAUSE_VCPU));
+	run_async(self);
+	p1 = kvmi_wait_event(&self->m, 0, self->notify, self->seq);
+	ASSERT_EQ(KVMI_EVENT_PAUSE, kvmi_event_slot(&self->m, 0)->id);
+	ASSERT_EQ(0, pause_ioctl(self->fd, KVMI_IOCTL_UNPAUSE));
+	pthread_join(self->r.thread, NULL);
+	self->r.thread = pthread_self();
+	ASSERT_EQ(0, self->r.ret);
+	ASSERT_EQ(UCALL_SYNC, self->r.ucall);
+	kvmi_wait_done(&self->m, 0, p1);
+	c = __kvmi_send_cmd(&self->m, 0, KVMI_CMD_SET_REGISTERS, &args, p1,
+			    self->kick);
+	if (self->m.sk)		/* the receive thread answers at once */
+		ASSERT_EQ(-ESRCH, kvmi_wait_cmd_result(&self->m, 0, c)->error);
+
+	/*
+	 * The next PAUSE event: the ring's vCPU finds the command in its
+	 * slot and refuses it; a command for this event runs.
+	 */
+	ASSERT_EQ(0, pause_ioctl(self->fd, KVMI_IOCTL_PAUSE_VCPU));
+	run_async(self);
+	p2 = kvmi_wait_event(&self->m, 0, self->notify, p1);
+	ASSERT_NE(p1, p2);
+	ASSERT_EQ(-ESRCH, kvmi_wait_cmd_result(&self->m, 0, c)->error);
+	get_registers(_metadata, self, &gr);
+	ASSERT_NE(NEW_RBX, gr.regs.rbx);
+	ASSERT_EQ(0, pause_ioctl(self->fd, KVMI_IOCTL_UNPAUSE));
+	pthread_join(self->r.thread, NULL);
+	self->r.thread = pthread_self();
+	ASSERT_EQ(0, self->r.ret);
+	ASSERT_EQ(UCALL_SYNC, self->r.ucall);
+	ASSERT_EQ(0, cnt->bad_replies);
 }
 
 /* A command published just before the reply is served before it. */

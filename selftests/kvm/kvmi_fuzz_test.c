@@ -581,8 +581,8 @@ static void fuzz_cmd(struct tool *t, uint32_t i)
 		rnd_bytes(&c, sizeof(c));
 		if (rnd_below(2)) {
 			c.flags = 0;
-			c.padding1 = 0;
-			c.padding2 = 0;
+			c.event = kvmi_cur_event(&t->m, i);
+			c.padding = 0;
 		}
 		if (rnd_below(2))
 			c.id = KVMI_CMD_GET_REGISTERS + rnd_below(10);
@@ -635,6 +635,7 @@ static void inject(struct tool *t, uint32_t i)
 	if (rnd_below(16) == 0)
 		ie->flags = rnd();
 	c.seq = slot->seq + 1;
+	c.event = kvmi_cur_event(&t->m, i);
 	memcpy((uint8_t *)slot + 4, (uint8_t *)&c + 4, sizeof(c) - 4);
 	__atomic_store_n(&slot->seq, c.seq, __ATOMIC_RELEASE);
 	kvmi_kick_if_needed(&t->m, i, t->kick_set ? t->kick : -1);

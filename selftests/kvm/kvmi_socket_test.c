@@ -13,6 +13,7 @@
  */
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -274,11 +275,11 @@ static void sock_reply(int s, uint32_t vcpu, uint32_t seq, uint16_t event,
 }
 
 /* A vCPU command; returns its result, whose seq and id are checked. */
-static void sock_vcpu_cmd(int s, uint32_t vcpu, uint16_t id,
+static void sock_vcpu_cmd(int s, uint32_t vcpu, uint32_t event, uint16_t id,
 			  const union kvmi_cmd_args *args,
 			  struct kvmi_cmd_result *res)
 {
-	struct kvmi_cmd c = { .seq = 7, .id = id };
+	struct kvmi_cmd c = { .seq = 7, .id = id, .event = event };
 	struct kvmi_msg_hdr hdr;
 	static uint32_t seq = 1000;
 
@@ -399,6 +400,8 @@ TEST_F(sock, version_over_socket)
 	/* The ioctl tells the same. */
 	kvmi_get_version(self->fd, &ver);
 	ASSERT_TRUE(ver.features & KVMI_FEATURE_SOCKET);
+	/* The fd says which transport it was opened with. */
+	ASSERT_EQ(KVMI_VM_SOCKET, self->m.vm->flags);
 }
 
 /* Bad arguments are errors in the result, not protocol errors. */
@@ -578,7 +581,8 @@ TEST_F(sock, hypercall_round_trip)
 		ASSERT_EQ(ARG0, ev.regs.rbx);
 		ASSERT_EQ(ARG1, ev.regs.rcx);
 
-		sock_vcpu_cmd(self->s, 0, KVMI_CMD_GET_REGISTERS, NULL, &res);
+		sock_vcpu_cmd(self->s, 0, seq, KVMI_CMD_GET_REGISTERS, NULL,
+			      &res);
 		ASSERT_EQ(0, res.error);
 		ASSERT_EQ(ev.regs.rip, res.result.get_registers.regs.rip);
 		ASSERT_EQ(ARG2, res.result.get_registers.regs.rdx);
@@ -618,8 +622,11 @@ TEST_F(sock, invalid_reply_gets_the_default_action)
 	/* A failing command is an error in its result. */
 	runner_start(&self->r, self->vcpu[0]);
 	seq = sock_wait_event(self->s, 0, &ev);
-	sock_vcpu_cmd(self->s, 0, 0x7f, NULL, &res);
+	sock_vcpu_cmd(self->s, 0, seq, 0x7f, NULL, &res);
 	ASSERT_EQ(-EOPNOTSUPP, res.error);
+	/* One for an event that is not the pending one: refused. */
+	sock_vcpu_cmd(self->s, 0, seq + 1, KVMI_CMD_GET_REGISTERS, NULL, &res);
+	ASSERT_EQ(-ESRCH, res.error);
 	sock_reply(self->s, 0, seq, KVMI_EVENT_HYPERCALL,
 		   KVMI_ACTION_CONTINUE, NULL);
 	runner_join(&self->r);
@@ -743,6 +750,101 @@ TEST_F(sock, late_replies_are_ignored)
 		   KVMI_ACTION_CONTINUE, NULL);
 	runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
+	ASSERT_EQ(1, cnt->replies);
+}
+
+static void sig_nop(int sig)
+{
+}
+
+#define FILL_CMDS	120	/* 120 x 4 KiB results: more than the socket holds */
+
+/*
+ * The tool stops reading, and the socket fills with the results of its
+ * READ_PHYSICAL messages; an event comes then, and signals hit the
+ * waiting vCPU thread. The vCPU never sleeps on the socket: each signal
+ * takes it out of KVM_RUN, its event still pending, and nothing ends the
+ * introspection. Once the tool reads, every message is there, whole and
+ * in order, and the event's reply reaches the guest.
+ */
+TEST_F(sock, full_socket_and_signals)
+{
+	struct kvmi_vcpu_counters *cnt = kvmi_counters(&self->m, 0);
+	static uint8_t ref[KVMI_MSG_PHYSICAL_MAX], buf[KVMI_MSG_PHYSICAL_MAX];
+	struct kvmi_physical ph = {
+		.gpa = 0, .size = sizeof(ref), .buffer = (uintptr_t)ref,
+	};
+	struct sock_phys_cmd in = {
+		.vc.cmd = KVMI_CMD_READ_PHYSICAL,
+		.ph = { .gpa = 0, .size = sizeof(ref) },
+	};
+	struct sigaction sa = { .sa_handler = sig_nop };
+	struct kvmi_version ver = { .size = sizeof(ver) };
+	struct {
+		struct kvmi_msg_vm_result res;
+		struct kvmi_physical ph;
+	} __attribute__((packed)) out;
+	struct kvmi_msg_hdr hdr;
+	struct kvmi_event ev;
+	uint32_t results = 0, events = 0, seq = 0;
+	int i;
+
+	/* A page of guest code: nothing writes it. */
+	ph.gpa = addr_gva2gpa(self->vm, (vm_vaddr_t)guest_count & ~0xfffULL);
+	in.ph.gpa = ph.gpa;
+	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
+	ASSERT_EQ(0, ioctl(self->fd, KVMI_IOCTL_READ_PHYSICAL, &ph));
+	for (i = 0; i < FILL_CMDS; i++)
+		sock_send(self->s, KVMI_MSG_VM_COMMAND, 9000 + i, 0, &in,
+			  sizeof(in), NULL, 0);
+
+	/* The event is raised while the socket is full. */
+	runner_start(&self->r, self->vcpu[0]);
+	while (!__atomic_load_n(&cnt->events, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	for (i = 0; i < 3; i++) {
+		if (i)
+			runner_start(&self->r, self->vcpu[0]);
+		usleep(10000);
+		pthread_kill(self->r.thread, SIGUSR1);
+		runner_join(&self->r);
+		ASSERT_EQ(-1, self->r.ret);
+		ASSERT_EQ(0, ioctl(self->fd, KVMI_IOCTL_GET_VERSION, &ver));
+	}
+	ASSERT_EQ(1, cnt->events);
+
+	/* Now read: the results in order, the event among them. */
+	while (results < FILL_CMDS || !events) {
+		ASSERT_EQ(sizeof(hdr), sock_read(self->s, &hdr, sizeof(hdr)));
+		if (hdr.id == KVMI_MSG_EVENT) {
+			ASSERT_EQ(sizeof(ev), hdr.size);
+			ASSERT_EQ(sizeof(ev), sock_read(self->s, &ev,
+							sizeof(ev)));
+			ASSERT_EQ(0, hdr.vcpu);
+			ASSERT_EQ(hdr.seq, ev.seq);
+			ASSERT_EQ(KVMI_EVENT_HYPERCALL, ev.id);
+			seq = ev.seq;
+			events++;
+			continue;
+		}
+		ASSERT_EQ(KVMI_MSG_VM_RESULT, hdr.id);
+		ASSERT_EQ(9000 + results, hdr.seq);
+		ASSERT_EQ(sizeof(out) + sizeof(buf), hdr.size);
+		ASSERT_EQ(sizeof(out), sock_read(self->s, &out, sizeof(out)));
+		ASSERT_EQ(0, out.res.error);
+		ASSERT_EQ(sizeof(buf), sock_read(self->s, buf, sizeof(buf)));
+		ASSERT_EQ(0, memcmp(buf, ref, sizeof(buf)));
+		results++;
+	}
+	ASSERT_EQ(1, events);
+
+	/* KVM_RUN resumes the wait; the reply ends it. */
+	runner_start(&self->r, self->vcpu[0]);
+	sock_reply(self->s, 0, seq, KVMI_EVENT_HYPERCALL,
+		   KVMI_ACTION_CONTINUE, NULL);
+	runner_join(&self->r);
+	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
+	ASSERT_EQ(1, cnt->events);
 	ASSERT_EQ(1, cnt->replies);
 }
 
@@ -900,6 +1002,7 @@ TEST_F(bad, malformed)
 {
 	struct kvmi_reply rp = {};
 	struct kvmi_cmd c = { .id = KVMI_CMD_GET_REGISTERS };
+	struct sigaction sa = { .sa_handler = sig_nop };
 	struct kvmi_msg_vm_command vc = { .cmd = KVMI_CMD_PAUSE_ALL };
 	struct kvmi_pause_all pa = {};
 	struct sock_phys_cmd pc = {
@@ -983,11 +1086,21 @@ TEST_F(bad, malformed)
 			  NULL, 0);
 		break;
 	case BAD_TWO_COMMANDS:
-		/* vCPU 1 is in no event: the first one stays queued. */
-		sock_send(self->s, KVMI_MSG_VCPU_COMMAND, 1, 1, &c, sizeof(c),
+		/*
+		 * vCPU 0 leaves KVM_RUN on a signal, its event pending: the
+		 * first command for that event stays queued. Its next
+		 * KVM_RUN resumes the wait, which the end releases.
+		 */
+		ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
+		pthread_kill(self->r.thread, SIGUSR1);
+		runner_join(&self->r);
+		ASSERT_EQ(-1, self->r.ret);
+		c.event = seq;
+		sock_send(self->s, KVMI_MSG_VCPU_COMMAND, 1, 0, &c, sizeof(c),
 			  NULL, 0);
-		sock_send(self->s, KVMI_MSG_VCPU_COMMAND, 2, 1, &c, sizeof(c),
+		sock_send(self->s, KVMI_MSG_VCPU_COMMAND, 2, 0, &c, sizeof(c),
 			  NULL, 0);
+		runner_start(&self->r, self->vcpu[0]);
 		break;
 	case BAD_TOOL_CLOSE:
 		close(self->s);

@@ -279,6 +279,7 @@ static inline void kvmi_set_wait_mode(int fd, uint32_t vcpu, uint32_t mode,
  */
 static inline uint32_t kvmi_sk_wait_event(struct kvmi_sk *sk, uint32_t i,
 					  uint32_t last);
+static inline uint32_t kvmi_sk_event_seq(struct kvmi_sk *sk, uint32_t i);
 static inline void kvmi_sk_send(struct kvmi_sk *sk, uint16_t id,
 				uint32_t seq, uint32_t vcpu,
 				const void *payload, uint32_t size);
@@ -359,13 +360,25 @@ static inline void kvmi_kick_if_needed(struct kvmi_maps *m, uint32_t i,
 }
 
 /*
- * Publish command @id with @args (T4; NULL: no arguments) in vCPU @i's
- * command slot, then kick the vCPU if it asked for it (T3) and @kick_fd
- * is not -1. Returns the command's seq.
+ * The seq of the last event vCPU @i sent: the event a command is for
+ * (struct kvmi_cmd.event) while the vCPU waits in it.
  */
-static inline uint32_t kvmi_send_cmd(struct kvmi_maps *m, uint32_t i,
-				     uint16_t id, const union kvmi_cmd_args *args,
-				     int kick_fd)
+static inline uint32_t kvmi_cur_event(struct kvmi_maps *m, uint32_t i)
+{
+	if (m->sk)
+		return kvmi_sk_event_seq(m->sk, i);
+	return __atomic_load_n(&kvmi_event_slot(m, i)->seq, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Publish command @id with @args (T4; NULL: no arguments) for event
+ * @event in vCPU @i's command slot, then kick the vCPU if it asked for it
+ * (T3) and @kick_fd is not -1. Returns the command's seq.
+ */
+static inline uint32_t __kvmi_send_cmd(struct kvmi_maps *m, uint32_t i,
+				       uint16_t id,
+				       const union kvmi_cmd_args *args,
+				       uint32_t event, int kick_fd)
 {
 	struct kvmi_cmd *c = kvmi_cmd_slot(m, i);
 	uint32_t seq = c->seq + 1;
@@ -374,8 +387,8 @@ static inline uint32_t kvmi_send_cmd(struct kvmi_maps *m, uint32_t i,
 		seq = 1;
 	c->id = id;
 	c->flags = 0;
-	c->padding1 = 0;
-	c->padding2 = 0;
+	c->event = event;
+	c->padding = 0;
 	if (args)
 		c->args = *args;
 	else
@@ -386,6 +399,14 @@ static inline uint32_t kvmi_send_cmd(struct kvmi_maps *m, uint32_t i,
 			     sizeof(*c));
 	kvmi_kick_if_needed(m, i, kick_fd);			/* T3 */
 	return seq;
+}
+
+/* __kvmi_send_cmd() for the event vCPU @i waits in (kvmi_cur_event()). */
+static inline uint32_t kvmi_send_cmd(struct kvmi_maps *m, uint32_t i,
+				     uint16_t id, const union kvmi_cmd_args *args,
+				     int kick_fd)
+{
+	return __kvmi_send_cmd(m, i, id, args, kvmi_cur_event(m, i), kick_fd);
 }
 
 /* Wait for the result of command @seq on vCPU @i (T5); returns it. */
@@ -613,6 +634,12 @@ static inline void kvmi_sk_pump(struct kvmi_sk *sk)
 	}
 	kvmi_sk_read_one(sk);
 	pthread_mutex_unlock(&sk->rx);
+}
+
+static inline uint32_t kvmi_sk_event_seq(struct kvmi_sk *sk, uint32_t i)
+{
+	TEST_ASSERT(i < KVMI_SK_VCPUS, "vCPU %u", i);
+	return __atomic_load_n(&sk->event_seq[i], __ATOMIC_ACQUIRE);
 }
 
 static inline uint32_t kvmi_sk_wait_event(struct kvmi_sk *sk, uint32_t i,

@@ -561,6 +561,7 @@ struct kvmi_x86_regs {
 /* struct kvmi_vm_state.flags */
 #define KVMI_VM_UNHOOK			_BITUL(0) /* VMM asked to unhook */
 #define KVMI_VM_DETACHED		_BITUL(1) /* introspection is gone */
+#define KVMI_VM_SOCKET			_BITUL(2) /* KVMI_TRANSPORT_SOCKET */
 
 struct kvmi_vm_state {
 	__u32 seq;		/* bumped (release) after each change below */
@@ -814,8 +815,8 @@ struct kvmi_cmd {
 	__u32 seq;		/* new value = new command; store-release */
 	__u16 id;		/* KVMI_CMD_*, a vCPU command */
 	__u16 flags;		/* none defined: 0 */
-	__u32 padding1;
-	__u32 padding2;
+	__u32 event;		/* seq of the event it is for */
+	__u32 padding;
 	union kvmi_cmd_args args;
 };
 

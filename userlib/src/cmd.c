@@ -44,6 +44,7 @@ static int sock_command(struct kvmi_vcpu *v, uint16_t id, const void *args,
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.seq = c;
 	cmd.id = id;
+	cmd.event = v->cur;
 	if (args_size)
 		memcpy(&cmd.args, args, args_size);
 	return kvmi__sock_command(v->dom, v->index, &cmd, res);
@@ -97,8 +98,8 @@ int kvmi_vcpu_command(struct kvmi_vcpu *vcpu, uint16_t id,
 
 	cmd->id = id;
 	cmd->flags = 0;
-	cmd->padding1 = 0;
-	cmd->padding2 = 0;
+	cmd->event = vcpu->cur;
+	cmd->padding = 0;
 	if (args_size)
 		memcpy(&cmd->args, args, args_size);
 	c = vcpu->cmd_seq + 1;

@@ -215,6 +215,12 @@ static __cold int dom_init(struct kvmi_dom *dom, int sock_fd)
 			   PROT_READ);
 	if (!dom->vm)
 		return -errno;
+	/* The fd must have been opened with the transport we speak. */
+	if (!(load_acquire(&dom->vm->flags) & KVMI_VM_SOCKET) !=
+	    (sock_fd < 0)) {
+		munmap((void *)dom->vm, dom->lo.vm_size);
+		return -EPROTOTYPE;
+	}
 	dom->kernel = map_area(dom->fd, dom->lo.kernel_offset,
 			       (uint64_t)dom->lo.max_vcpus *
 			       dom->lo.kernel_stride, PROT_READ);

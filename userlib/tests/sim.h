@@ -217,7 +217,9 @@ static inline bool sim_serve_command(struct sim *s, uint32_t i)
 	memset(&res->result, 0, sizeof(res->result));
 	res->id = sv->fake_result == SIM_FAKE_WRONG_ID ? id + 1 : id;
 	res->error = 0;
-	if (sv->fake_result == SIM_FAKE_POSITIVE_ERROR) {
+	if (READ_ONCE(cmd->event) != sv->seq) {
+		res->error = -ESRCH;	/* as the kernel: not for this event */
+	} else if (sv->fake_result == SIM_FAKE_POSITIVE_ERROR) {
 		res->error = 5;
 	} else if (sv->fake_result == SIM_FAKE_EPERM) {
 		res->error = -EPERM;

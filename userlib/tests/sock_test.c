@@ -280,6 +280,7 @@ static void *play_command(void *arg)
 	memset(&want, 0, sizeof(want));
 	want.seq = h.seq;
 	want.id = KVMI_CMD_GET_REGISTERS;
+	want.event = 1;		/* vCPU 0's event */
 	CHECK(!memcmp(&want, &cmd, sizeof(cmd)));
 
 	/* Another vCPU's event before the result. */

@@ -1324,6 +1324,48 @@ TEST(vm_destroyed_under_socket_dom)
 	ASSERT_EQ(0, kvmi_dom_close(dom));
 }
 
+/*
+ * An fd wrapped with the other transport's call is refused, and stays
+ * the caller's: the fd tells its transport (KVMI_VM_SOCKET).
+ */
+TEST(dom_refuses_the_other_transport)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvmi_dom *dom;
+	struct kvm_vm *vm;
+	int fd, sv[2];
+
+	TEST_REQUIRE(have_kvmi());
+	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
+	if (!have_socket(vm->fd)) {
+		kvm_vm_free(vm);
+		SKIP(return, "no KVMI_FEATURE_SOCKET in this kernel");
+	}
+
+	/* A socket introspection fd as a ring dom. */
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	fd = kvmi_vm_open_socket(vm->fd, sv[1]);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(-EPROTOTYPE, kvmi_dom_from_fd(fd, &dom));
+	/* Still the caller's, and still usable as what it is. */
+	ASSERT_EQ(0, kvmi_dom_from_socket(fd, sv[0], &dom));
+	ASSERT_EQ(KVMI_TRANSPORT_SOCKET, kvmi_dom_transport(dom));
+	ASSERT_EQ(0, kvmi_dom_close(dom));
+	close(sv[1]);
+
+	/* A ring introspection fd as a socket dom. */
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	fd = kvmi_vm_open(vm->fd);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(-EPROTOTYPE, kvmi_dom_from_socket(fd, sv[0], &dom));
+	ASSERT_EQ(0, kvmi_dom_from_fd(fd, &dom));
+	ASSERT_EQ(KVMI_TRANSPORT_RING, kvmi_dom_transport(dom));
+	ASSERT_EQ(0, kvmi_dom_close(dom));
+	close(sv[0]);
+	close(sv[1]);
+	kvm_vm_free(vm);
+}
+
 /* The VM is destroyed under the dom: waits end with -ENODEV. */
 TEST(vm_destroyed_under_dom)
 {

@@ -123,6 +123,9 @@ struct kvmi_msr_set {
  * @cmd_copy: copy it, once, into @c; returns its sequence number.
  * @cmd_done: @res, the result of the command of sequence number @seq,
  *	is filled in (but its seq): hand it to the tool.
+ * @cmd_pending: the event has just ended (kv->pending_id is 0): has a
+ *	command arrived that the vCPU has not served? Unlike @cmd_seen,
+ *	ordered against the arrival of commands; NULL: @cmd_seen is.
  * @start: the introspection is attached (kvm->lock); may fail, and then
  *	the open fails.
  * @unhook: KVM_INTROSPECTION_UNHOOK raised the UNHOOK event (kvm->lock).
@@ -132,9 +135,10 @@ struct kvmi_msr_set {
  * @self_wake: the transport wakes a sleeping vCPU itself, without kick
  *	eventfd.
  *
- * The vCPU path calls the first six from the vCPU thread, the ring's
+ * The vCPU path calls the first seven from the vCPU thread, the ring's
  * through INDIRECT_CALL_1(), so that the ring transport pays no
- * indirect call. @start, @unhook, @detach and @free may be NULL.
+ * indirect call. @cmd_pending, @start, @unhook, @detach and @free may be
+ * NULL.
  */
 struct kvmi_transport_ops {
 	void (*event_notify)(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv);
@@ -144,6 +148,7 @@ struct kvmi_transport_ops {
 	u32 (*cmd_copy)(struct kvmi_vcpu *kv, struct kvmi_cmd *c);
 	void (*cmd_done)(struct kvmi_vcpu *kv, struct kvmi_cmd_result *res,
 			 u32 seq);
+	bool (*cmd_pending)(struct kvmi_vcpu *kv);
 	int (*start)(struct kvmi *kvmi);
 	void (*unhook)(struct kvmi *kvmi);
 	void (*detach)(struct kvmi *kvmi);

@@ -10,11 +10,15 @@
  * kvmi_socket_rx() stores in kv->sock and then wakes it. VM commands are
  * run by the receive thread with the ioctls' handlers.
  *
+ * No one but the send thread kvmi_socket_tx() ever sleeps on the socket:
+ * what a full socket can't take is queued for it, so a signal never cuts
+ * a vCPU's message short and a tool slow to read never blocks a vCPU.
+ *
  * Any malformed message ends the introspection (kvmi_transport_end()),
  * which shuts the socket down, releases the waiting vCPUs and lets the
- * receive thread exit. The thread holds a reference on the struct kvmi,
- * which holds the socket's file until it is freed, and one on the module
- * that runs it.
+ * two threads exit. Each holds a reference on the struct kvmi, which
+ * holds the socket's file until it is freed, and one on the module that
+ * runs it.
  */
 #include <linux/file.h>
 #include <linux/kthread.h>
@@ -22,6 +26,8 @@
 #include <linux/net.h>
 #include <linux/slab.h>
 #include <linux/socket.h>
+#include <linux/uio.h>
+#include <linux/wait.h>
 #include <net/sock.h>
 
 #include "kvmi_int.h"
@@ -29,6 +35,7 @@
 static_assert(sizeof(struct kvmi_msg_hdr) == 16);
 static_assert(sizeof(struct kvmi_msg_vm_command) == 8);
 static_assert(sizeof(struct kvmi_msg_vm_result) == 8);
+static_assert(sizeof(struct kvmi_cmd_result) <= KVMI_MSG_MAX_SIZE);
 static_assert(sizeof(struct kvmi_msg_vm_command) +
 	      sizeof(struct kvmi_physical) + KVMI_MSG_PHYSICAL_MAX ==
 	      KVMI_MSG_MAX_SIZE);
@@ -37,14 +44,33 @@ static_assert(sizeof(struct kvmi_msg_vm_result) +
 	      KVMI_MSG_MAX_SIZE);
 
 /**
+ * struct kvmi_sock_tx - the unwritten end of a message
+ * @list: in kvmi_socket.txq.
+ * @len: the bytes in @data.
+ * @data: what is left to write of the message.
+ */
+struct kvmi_sock_tx {
+	struct list_head list;
+	size_t len;
+	u8 data[];
+};
+
+/**
  * struct kvmi_socket - the socket transport of an introspection
  * @file: the socket's file, referenced.
  * @sock: the socket.
- * @send_lock: serializes the messages written to @sock.
+ * @send_lock: serializes the messages written to @sock, and guards @txq,
+ *	@queued, @broken.
  * @lock: serializes the receive thread's stores into kv->sock against the
- *	vCPU that starts a new event.
+ *	vCPU that starts or ends an event.
+ * @txq: the messages (or their ends) that did not fit in the socket, in
+ *	order, for the send thread; while it is not empty, every message
+ *	goes there.
+ * @queued: the number of entries in @txq (read without the lock to wait).
+ * @tx_wq: the send thread waits here for @txq.
+ * @drained_wq: the receive thread waits here for @txq to empty.
  * @broken: a write failed, or the introspection ended: nothing more is
- *	written (under @send_lock).
+ *	written.
  * @unhook: KVMI_MSG_UNHOOK is to be sent; whoever holds @send_lock next
  *	sends it (kvmi_sock_unhook() can't wait for the lock).
  * @buf: the payload of the message being read (receive thread only).
@@ -54,6 +80,10 @@ struct kvmi_socket {
 	struct socket *sock;
 	struct mutex send_lock;	/* see above */
 	spinlock_t lock;	/* see above */
+	struct list_head txq;
+	unsigned int queued;
+	wait_queue_head_t tx_wq;
+	wait_queue_head_t drained_wq;
 	bool broken;
 	bool unhook;
 	void *buf;
@@ -64,16 +94,28 @@ static struct kvmi_socket *kvmi_sock(struct kvmi *kvmi)
 	return kvmi->transport;
 }
 
+/* The stream can't be trusted any more: shut it down (@send_lock held). */
+static void kvmi_socket_break(struct kvmi_socket *ks)
+{
+	lockdep_assert_held(&ks->send_lock);
+	ks->broken = true;
+	kernel_sock_shutdown(ks->sock, SHUT_RDWR);
+	wake_up_all(&ks->tx_wq);
+	wake_up_all(&ks->drained_wq);
+}
+
 /*
- * Write one message, header and up to two pieces of payload, whole, with
- * @send_lock held. A write that fails, or stops half-way, leaves the
- * stream unusable: it is shut down, and the receive thread sees the end
- * of file and ends the introspection. With MSG_DONTWAIT, a write that
- * would block sends nothing and returns -EAGAIN.
+ * Write one message, header and up to two pieces of payload, with
+ * @send_lock held; never waits for the tool to read. What the socket
+ * can't take now (all of it, if earlier messages wait in ks->txq) is
+ * copied to ks->txq, and the send thread writes it. So a vCPU never
+ * sleeps on the socket: a signal can't cut one of its messages short,
+ * and a slow tool doesn't hold up the VMM. A failed write, or no memory
+ * for the copy, breaks the stream.
  */
 static int __kvmi_socket_send(struct kvmi_socket *ks, u16 id, u32 seq,
 			      u32 vcpu, const void *p1, size_t n1,
-			      const void *p2, size_t n2, int flags)
+			      const void *p2, size_t n2)
 {
 	struct kvmi_msg_hdr hdr = {
 		.id = id,
@@ -86,54 +128,74 @@ static int __kvmi_socket_send(struct kvmi_socket *ks, u16 id, u32 seq,
 		{ .iov_base = (void *)p1, .iov_len = n1 },
 		{ .iov_base = (void *)p2, .iov_len = n2 },
 	};
-	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL | flags };
+	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL | MSG_DONTWAIT };
 	size_t len = sizeof(hdr) + n1 + n2;
+	struct kvmi_sock_tx *t;
+	struct iov_iter it;
+	size_t sent = 0;
 	int r;
 
 	lockdep_assert_held(&ks->send_lock);
 	if (ks->broken)
 		return -EPIPE;
-	r = kernel_sendmsg(ks->sock, &msg, vec, ARRAY_SIZE(vec), len);
-	if (r == len)
-		return 0;
-	if (r == -EAGAIN && (flags & MSG_DONTWAIT))
-		return r;
-	ks->broken = true;
-	kernel_sock_shutdown(ks->sock, SHUT_RDWR);
+	if (list_empty(&ks->txq)) {
+		r = kernel_sendmsg(ks->sock, &msg, vec, ARRAY_SIZE(vec), len);
+		if (r == len)
+			return 0;
+		if (r < 0 && r != -EAGAIN)
+			goto broken;
+		if (r > 0)
+			sent = r;
+	}
+
+	t = kmalloc(struct_size(t, data, len - sent), GFP_KERNEL_ACCOUNT);
+	if (!t)
+		goto broken;
+	iov_iter_kvec(&it, ITER_SOURCE, vec, ARRAY_SIZE(vec), len);
+	iov_iter_advance(&it, sent);
+	t->len = len - sent;
+	if (copy_from_iter(t->data, t->len, &it) != t->len) {
+		kfree(t);
+		goto broken;
+	}
+	list_add_tail(&t->list, &ks->txq);
+	WRITE_ONCE(ks->queued, ks->queued + 1);
+	wake_up(&ks->tx_wq);
+	return 0;
+
+broken:
+	kvmi_socket_break(ks);
 	return -EPIPE;
 }
 
-/* Send KVMI_MSG_UNHOOK if it is due, with @send_lock held. */
-static void kvmi_socket_send_unhook(struct kvmi_socket *ks, int flags)
-{
-	if (READ_ONCE(ks->unhook) &&
-	    __kvmi_socket_send(ks, KVMI_MSG_UNHOOK, 0, 0, NULL, 0, NULL, 0,
-			       flags) != -EAGAIN)
-		WRITE_ONCE(ks->unhook, false);
-}
-
 /*
- * Send the UNHOOK message if it is due and no one holds @send_lock;
- * never waits. If someone does, it sends the message before it lets go
- * of the lock, or sees ks->unhook after (kvmi_socket_send()).
+ * Release @send_lock, sending KVMI_MSG_UNHOOK first if it is due. If
+ * kvmi_sock_unhook() asks for it after we looked, either it takes the
+ * lock itself or we see its request once the lock is released.
  */
-static void kvmi_socket_flush_unhook(struct kvmi_socket *ks, int flags)
+static void kvmi_socket_unlock(struct kvmi_socket *ks)
 {
-	/*
-	 * Between the store of ks->unhook, or the release of the lock, and
-	 * the loads: of kvmi_sock_unhook() and a sender leaving the lock, at
-	 * least one sees the other's store.
-	 */
-	smp_mb();
-	if (!READ_ONCE(ks->unhook) || !mutex_trylock(&ks->send_lock))
-		return;
-	kvmi_socket_send_unhook(ks, flags);
-	mutex_unlock(&ks->send_lock);
+	for (;;) {
+		if (READ_ONCE(ks->unhook)) {
+			WRITE_ONCE(ks->unhook, false);
+			__kvmi_socket_send(ks, KVMI_MSG_UNHOOK, 0, 0, NULL, 0,
+					   NULL, 0);
+		}
+		mutex_unlock(&ks->send_lock);
+		/*
+		 * Between the release of the lock and the load of
+		 * ks->unhook; pairs with the one in kvmi_sock_unhook().
+		 */
+		smp_mb();
+		if (!READ_ONCE(ks->unhook) || !mutex_trylock(&ks->send_lock))
+			return;
+	}
 }
 
 /*
  * Write one message (see __kvmi_socket_send()). A fatal signal while
- * waiting for the lock gives up, sending nothing.
+ * waiting for the lock, which is never held long, gives up, sending
+ * nothing.
  */
 static int kvmi_socket_send(struct kvmi_socket *ks, u16 id, u32 seq, u32 vcpu,
 			    const void *p1, size_t n1, const void *p2,
@@ -143,11 +205,89 @@ static int kvmi_socket_send(struct kvmi_socket *ks, u16 id, u32 seq, u32 vcpu,
 
 	if (mutex_lock_killable(&ks->send_lock))
 		return -EINTR;
-	r = __kvmi_socket_send(ks, id, seq, vcpu, p1, n1, p2, n2, 0);
-	kvmi_socket_send_unhook(ks, 0);
-	mutex_unlock(&ks->send_lock);
-	/* An UNHOOK that came while we held the lock. */
-	kvmi_socket_flush_unhook(ks, 0);
+	r = __kvmi_socket_send(ks, id, seq, vcpu, p1, n1, p2, n2);
+	kvmi_socket_unlock(ks);
+	return r;
+}
+
+/* Write @len bytes, blocking: the send thread, without @send_lock. */
+static int kvmi_socket_write(struct kvmi_socket *ks, void *buf, size_t len)
+{
+	struct kvec vec = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
+	int r;
+
+	r = kernel_sendmsg(ks->sock, &msg, &vec, 1, len);
+	return r == len ? 0 : -EPIPE;
+}
+
+/*
+ * The send thread: writes the head of ks->txq without the lock (nothing
+ * else writes while txq is not empty), then drops it; on a failed write
+ * the stream is broken and the queue emptied. Ends with the
+ * introspection.
+ */
+static int kvmi_socket_tx(void *arg)
+{
+	struct kvmi *kvmi = arg;
+	struct kvmi_socket *ks = kvmi_sock(kvmi);
+	struct kvmi_sock_tx *t, *n;
+	int r;
+
+	for (;;) {
+		wait_event_interruptible(ks->tx_wq, READ_ONCE(ks->queued) ||
+					 kvmi_is_detached(kvmi));
+		if (kvmi_is_detached(kvmi))
+			break;
+		mutex_lock(&ks->send_lock);
+		t = list_first_entry_or_null(&ks->txq, struct kvmi_sock_tx,
+					     list);
+		kvmi_socket_unlock(ks);
+		if (!t)
+			continue;
+
+		r = kvmi_socket_write(ks, t->data, t->len);
+
+		mutex_lock(&ks->send_lock);
+		list_del(&t->list);
+		kfree(t);
+		WRITE_ONCE(ks->queued, ks->queued - 1);
+		if (r && !ks->broken)
+			kvmi_socket_break(ks);
+		if (ks->broken) {
+			list_for_each_entry_safe(t, n, &ks->txq, list) {
+				list_del(&t->list);
+				kfree(t);
+			}
+			WRITE_ONCE(ks->queued, 0);
+		}
+		if (!ks->queued)
+			wake_up_all(&ks->drained_wq);
+		kvmi_socket_unlock(ks);
+	}
+
+	kvmi_put(kvmi);	/* the thread's reference */
+	module_put_and_kthread_exit(0);
+}
+
+/*
+ * The receive thread's answer to a command: written, then, if it had to
+ * be queued, waited for until the tool has read it, before the next
+ * message is read. So a tool that sends commands and never reads their
+ * results can't make the kernel queue without end: the receive thread
+ * waits as a blocking write would.
+ */
+static int kvmi_socket_answer(struct kvmi *kvmi, struct kvmi_socket *ks,
+			      u16 id, u32 seq, u32 vcpu, const void *p1,
+			      size_t n1, const void *p2, size_t n2)
+{
+	int r = kvmi_socket_send(ks, id, seq, vcpu, p1, n1, p2, n2);
+
+	if (!r)
+		wait_event_interruptible(ks->drained_wq,
+					 !READ_ONCE(ks->queued) ||
+					 READ_ONCE(ks->broken) ||
+					 kvmi_is_detached(kvmi));
 	return r;
 }
 
@@ -217,6 +357,22 @@ static void kvmi_sock_cmd_done(struct kvmi_vcpu *kv,
 }
 
 /*
+ * The event has ended (kv->pending_id is 0). A command that the receive
+ * thread stored before it could see that is here; one that comes after
+ * is refused by the receive thread (kvmi_socket_vcpu_cmd()).
+ */
+static bool kvmi_sock_cmd_pending(struct kvmi_vcpu *kv)
+{
+	struct kvmi_socket *ks = kvmi_sock(kv->kvmi);
+	bool full;
+
+	spin_lock(&ks->lock);
+	full = kv->sock.cmd_state == KVMI_SOCK_FULL;
+	spin_unlock(&ks->lock);
+	return full;
+}
+
+/*
  * Under kvm->lock: never wait, neither for the lock nor for the tool to
  * read. If the message can't be sent now, it follows the next message
  * sent.
@@ -226,21 +382,32 @@ static void kvmi_sock_unhook(struct kvmi *kvmi)
 	struct kvmi_socket *ks = kvmi_sock(kvmi);
 
 	WRITE_ONCE(ks->unhook, true);
-	kvmi_socket_flush_unhook(ks, MSG_DONTWAIT);
+	/* Pairs with the one in kvmi_socket_unlock(). */
+	smp_mb();
+	if (mutex_trylock(&ks->send_lock))
+		kvmi_socket_unlock(ks);
 }
 
 static void kvmi_sock_detach(struct kvmi *kvmi)
 {
-	/* Wakes the receive thread and any vCPU blocked writing. */
-	kernel_sock_shutdown(kvmi_sock(kvmi)->sock, SHUT_RDWR);
+	struct kvmi_socket *ks = kvmi_sock(kvmi);
+
+	/* Wakes the receive thread, and the send thread if it writes. */
+	kernel_sock_shutdown(ks->sock, SHUT_RDWR);
+	wake_up_all(&ks->tx_wq);
+	wake_up_all(&ks->drained_wq);
 }
 
 static void kvmi_sock_free(struct kvmi *kvmi)
 {
 	struct kvmi_socket *ks = kvmi_sock(kvmi);
+	struct kvmi_sock_tx *t, *n;
 
 	if (!ks)
 		return;
+	/* Both threads are gone: they held references. */
+	list_for_each_entry_safe(t, n, &ks->txq, list)
+		kfree(t);
 	fput(ks->file);
 	kfree(ks->buf);
 	kfree(ks);
@@ -300,29 +467,60 @@ static int kvmi_socket_reply(struct kvmi *kvmi, struct kvmi_socket *ks,
 	return r;
 }
 
-/* KVMI_MSG_VCPU_COMMAND: one at a time per vCPU. */
+/*
+ * KVMI_MSG_VCPU_COMMAND: one at a time per vCPU. A command for an event
+ * that is not the vCPU's pending one (it has ended, or the vCPU waits in
+ * none) is answered here with -ESRCH, as the vCPU would answer it; the
+ * vCPU doesn't count it.
+ */
 static int kvmi_socket_vcpu_cmd(struct kvmi *kvmi, struct kvmi_socket *ks,
 				const struct kvmi_msg_hdr *hdr)
 {
+	const struct kvmi_cmd *c = ks->buf;
+	struct kvmi_cmd_result *res;
+	bool stale = false;
 	struct kvmi_vcpu *kv;
 	int r = -EPROTO;
+	u16 id;
 
 	kv = kvmi_vcpu_by_idx(kvmi, hdr->vcpu);
 	if (!kv)
 		return -EPROTO;
 
+	/*
+	 * Under the lock that kvmi_sock_cmd_pending() takes once the event
+	 * has ended: either it sees the command, or we see the end.
+	 */
 	spin_lock(&ks->lock);
 	if (READ_ONCE(kv->sock.cmd_state) == KVMI_SOCK_EMPTY) {
-		memcpy(&kv->sock.cmd, ks->buf, sizeof(kv->sock.cmd));
-		kv->sock.cmd_seq = hdr->seq;
-		/* Pairs with the load-acquire in kvmi_sock_cmd_seen(). */
-		smp_store_release(&kv->sock.cmd_state, KVMI_SOCK_FULL);
+		if (READ_ONCE(kv->pending_id) &&
+		    READ_ONCE(kv->pending_seq) == c->event) {
+			memcpy(&kv->sock.cmd, c, sizeof(kv->sock.cmd));
+			kv->sock.cmd_seq = hdr->seq;
+			/* Pairs with the load-acquire in kvmi_sock_cmd_seen(). */
+			smp_store_release(&kv->sock.cmd_state,
+					  KVMI_SOCK_FULL);
+		} else {
+			stale = true;
+		}
 		r = 0;
 	}
 	spin_unlock(&ks->lock);
-	if (!r)
+	if (r)
+		return r;
+	if (!stale) {
 		kvmi_vcpu_wake(kv);
-	return r;
+		return 0;
+	}
+	/* The result is built where the command was (KVMI_MSG_MAX_SIZE). */
+	id = c->id;
+	res = ks->buf;
+	memset(res, 0, sizeof(*res));
+	res->seq = hdr->seq;
+	res->id = id;
+	res->error = -ESRCH;
+	return kvmi_socket_answer(kvmi, ks, KVMI_MSG_VCPU_RESULT, hdr->seq,
+				  kv->idx, res, sizeof(*res), NULL, 0);
 }
 
 /*
@@ -372,8 +570,8 @@ static int kvmi_socket_physical(struct kvmi *kvmi, struct kvmi_socket *ks,
 	if (!res.error && !write)
 		n = ph.size;
 	memcpy(ks->buf, &ph, sizeof(ph));
-	return kvmi_socket_send(ks, KVMI_MSG_VM_RESULT, hdr->seq, 0, &res,
-				sizeof(res), ks->buf, sizeof(ph) + n);
+	return kvmi_socket_answer(kvmi, ks, KVMI_MSG_VM_RESULT, hdr->seq, 0,
+				  &res, sizeof(res), ks->buf, sizeof(ph) + n);
 }
 
 /* KVMI_MSG_VM_COMMAND: run here, answered before the next message. */
@@ -411,8 +609,8 @@ static int kvmi_socket_vm_cmd(struct kvmi *kvmi, struct kvmi_socket *ks,
 			res.error = kvmi_vm_command(kvmi, kvm, vc->cmd, arg);
 		kvm_put_kvm(kvm);
 	}
-	return kvmi_socket_send(ks, KVMI_MSG_VM_RESULT, hdr->seq, 0, &res,
-				sizeof(res), arg, size);
+	return kvmi_socket_answer(kvmi, ks, KVMI_MSG_VM_RESULT, hdr->seq, 0,
+				  &res, sizeof(res), arg, size);
 }
 
 /* The payload size of each message the tool may send; 0: not allowed. */
@@ -474,15 +672,15 @@ static int kvmi_socket_rx(void *arg)
 	module_put_and_kthread_exit(0);
 }
 
-static int kvmi_sock_start(struct kvmi *kvmi)
+/* Start one of the threads; it holds a reference on @kvmi and the module. */
+static int kvmi_socket_thread(struct kvmi *kvmi, int (*fn)(void *),
+			      const char *name)
 {
 	struct task_struct *t;
 
-	/* The thread's, dropped as it exits. */
 	refcount_inc(&kvmi->refcount);
 	__module_get(THIS_MODULE);
-	t = kthread_run(kvmi_socket_rx, kvmi, "kvmi-rx/%d",
-			task_pid_nr(current));
+	t = kthread_run(fn, kvmi, "%s/%d", name, task_pid_nr(current));
 	if (IS_ERR(t)) {
 		module_put(THIS_MODULE);
 		/* Not the last reference: the file holds one. */
@@ -492,6 +690,17 @@ static int kvmi_sock_start(struct kvmi *kvmi)
 	return 0;
 }
 
+/* If the second fails, the open fails and detaches: the first exits. */
+static int kvmi_sock_start(struct kvmi *kvmi)
+{
+	int r;
+
+	r = kvmi_socket_thread(kvmi, kvmi_socket_tx, "kvmi-tx");
+	if (!r)
+		r = kvmi_socket_thread(kvmi, kvmi_socket_rx, "kvmi-rx");
+	return r;
+}
+
 static const struct kvmi_transport_ops kvmi_socket_ops = {
 	.event_notify = kvmi_sock_event_notify,
 	.reply_seen = kvmi_sock_reply_seen,
@@ -499,6 +708,7 @@ static const struct kvmi_transport_ops kvmi_socket_ops = {
 	.cmd_seen = kvmi_sock_cmd_seen,
 	.cmd_copy = kvmi_sock_cmd_copy,
 	.cmd_done = kvmi_sock_cmd_done,
+	.cmd_pending = kvmi_sock_cmd_pending,
 	.start = kvmi_sock_start,
 	.unhook = kvmi_sock_unhook,
 	.detach = kvmi_sock_detach,
@@ -549,9 +759,14 @@ int kvmi_socket_open(struct kvmi *kvmi, int fd)
 	ks->sock = sock;
 	mutex_init(&ks->send_lock);
 	spin_lock_init(&ks->lock);
+	INIT_LIST_HEAD(&ks->txq);
+	init_waitqueue_head(&ks->tx_wq);
+	init_waitqueue_head(&ks->drained_wq);
 
 	kvmi->transport = ks;
 	kvmi->ops = &kvmi_socket_ops;
+	/* Not visible yet: no seq to bump. */
+	kvmi->vm_state->flags |= KVMI_VM_SOCKET;
 	/* The receive thread wakes the vCPUs: they need not spin. */
 	kvmi->wait_mode = KVMI_WAIT_BLOCK;
 	kvmi->spin_ns = 0;

@@ -265,8 +265,8 @@ static void kvmi_event_publish(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 	if (!s)
 		s = 1;		/* 0 is never an event */
 	kv->seq = s;
-	kv->pending_seq = s;
-	kv->pending_id = id;
+	WRITE_ONCE(kv->pending_seq, s);
+	WRITE_ONCE(kv->pending_id, id);
 
 	WRITE_ONCE(ev->seq, 0);
 	/* K0: the slot is being rewritten; pairs with the re-check in T1. */
@@ -1168,8 +1168,11 @@ static int kvmi_cmd_run(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 		return -EINVAL;	/* 0 or an ioctl */
 	if (!kvmi_command_allowed(vcpu->kvm, c->id))
 		return -EPERM;
-	if (c->flags || c->padding1 || c->padding2)
+	if (c->flags || c->padding)
 		return -EINVAL;
+	/* Only in the event it names (kvmi.rst, section 11.2). */
+	if (!kv->pending_id || c->event != kv->pending_seq)
+		return -ESRCH;
 
 	switch (c->id) {
 	case KVMI_CMD_GET_REGISTERS:
@@ -1307,7 +1310,15 @@ static void kvmi_event_done(struct kvm_vcpu *vcpu, struct kvmi_vcpu *kv,
 			 reason, ts);
 	vcpu->stat.kvmi_wait_ns += waited;
 	KVM_STATS_LOG_HIST_UPDATE(vcpu->stat.kvmi_wait_hist, waited);
-	kv->pending_id = 0;
+	WRITE_ONCE(kv->pending_id, 0);
+
+	/*
+	 * A command that came for the event just ended is refused now
+	 * (-ESRCH, as pending_id is 0), rather than left for the next one.
+	 */
+	if (kv->ops->cmd_pending ? kv->ops->cmd_pending(kv) :
+	    kvmi_cmd_seen(kv))
+		kvmi_cmd_serve(vcpu, kv);
 }
 
 /* Take a reference on the vCPU's introspection, if it has one. */
