@@ -970,6 +970,7 @@ enum bad_kind {
 	BAD_PHYS_READ_DATA,
 	BAD_SHORT,
 	BAD_REPLY_NO_EVENT,
+	BAD_REPLY_SEQ0,
 	BAD_REPLY_SEQ_MISMATCH,
 	BAD_SECOND_REPLY,
 	BAD_TWO_COMMANDS,
@@ -992,6 +993,7 @@ BAD(physical_write_size, BAD_PHYS_WRITE_SIZE);
 BAD(physical_read_with_data, BAD_PHYS_READ_DATA);
 BAD(short_message, BAD_SHORT);
 BAD(reply_to_no_event, BAD_REPLY_NO_EVENT);
+BAD(reply_seq0_no_event_yet, BAD_REPLY_SEQ0);
 BAD(reply_seq_mismatch, BAD_REPLY_SEQ_MISMATCH);
 BAD(second_reply, BAD_SECOND_REPLY);
 BAD(two_commands_outstanding, BAD_TWO_COMMANDS);
@@ -1072,6 +1074,12 @@ TEST_F(bad, malformed)
 		rp.seq = seq + 100;
 		sock_send(self->s, KVMI_MSG_REPLY, seq + 100, 0, &rp,
 			  sizeof(rp), NULL, 0);
+		break;
+	case BAD_REPLY_SEQ0:
+		/* vCPU 1 has sent no event: seq 0 is no event's. */
+		rp.seq = 0;
+		sock_send(self->s, KVMI_MSG_REPLY, 0, 1, &rp, sizeof(rp), NULL,
+			  0);
 		break;
 	case BAD_REPLY_SEQ_MISMATCH:
 		rp.seq = seq + 1;

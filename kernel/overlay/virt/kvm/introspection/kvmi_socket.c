@@ -442,8 +442,9 @@ static int kvmi_socket_reply(struct kvmi *kvmi, struct kvmi_socket *ks,
 	bool wake = false;
 	int r = -EPROTO;
 
+	/* 0 is never an event's seq: not even a late reply. */
 	kv = kvmi_vcpu_by_idx(kvmi, hdr->vcpu);
-	if (!kv || rp->seq != hdr->seq)
+	if (!kv || !hdr->seq || rp->seq != hdr->seq)
 		return -EPROTO;
 
 	spin_lock(&ks->lock);
