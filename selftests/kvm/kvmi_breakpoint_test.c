@@ -38,33 +38,6 @@ static void guest_code(void)
 	GUEST_DONE();
 }
 
-struct runner {
-	struct kvm_vcpu *vcpu;
-	pthread_t thread;
-	bool joined;
-	int ret;
-	uint32_t exit_reason;
-	uint64_t ucall;
-	uint64_t args[2];
-};
-
-static void *runner_fn(void *arg)
-{
-	struct runner *r = arg;
-	struct ucall uc;
-
-	r->ret = __vcpu_run(r->vcpu);
-	r->exit_reason = r->vcpu->run->exit_reason;
-	if (r->ret || r->exit_reason != KVM_EXIT_IO)
-		return NULL;
-	r->ucall = get_ucall(r->vcpu, &uc);
-	if (r->ucall == UCALL_ABORT)
-		REPORT_GUEST_ASSERT(uc);
-	r->args[0] = uc.args[0];
-	r->args[1] = uc.args[1];
-	return NULL;
-}
-
 FIXTURE(bp) {
 	struct kvm_vm *vm;
 	struct kvm_vcpu *vcpu;
@@ -72,7 +45,7 @@ FIXTURE(bp) {
 	struct kvmi_maps m;
 	int notify;
 	int kick;
-	struct runner r;
+	struct kvmi_runner r;
 };
 
 KVMI_TRANSPORT_VARIANTS(bp);
@@ -102,24 +75,10 @@ FIXTURE_TEARDOWN(bp)
 	if (self->fd >= 0)
 		close(self->fd);
 	if (!self->r.joined)
-		pthread_join(self->r.thread, NULL);
+		kvmi_runner_join(&self->r);
 	close(self->notify);
 	close(self->kick);
 	kvm_vm_free(self->vm);
-}
-
-static void start(struct __test_metadata *_metadata, FIXTURE_DATA(bp) *self)
-{
-	memset(&self->r, 0, sizeof(self->r));
-	self->r.vcpu = self->vcpu;
-	ASSERT_EQ(0, pthread_create(&self->r.thread, NULL, runner_fn,
-				    &self->r));
-}
-
-static void join(FIXTURE_DATA(bp) *self)
-{
-	pthread_join(self->r.thread, NULL);
-	self->r.joined = true;
 }
 
 /* Enable the event, run to the first INT3; return the event's seq. */
@@ -127,7 +86,7 @@ static uint32_t start_bp(struct __test_metadata *_metadata,
 			 FIXTURE_DATA(bp) *self)
 {
 	kvmi_control_events(self->fd, 0, KVMI_EVENT_BREAKPOINT, 1);
-	start(_metadata, self);
+	kvmi_runner_start(&self->r, self->vcpu);
 	return kvmi_wait_event(&self->m, 0, self->notify, 0);
 }
 
@@ -140,7 +99,7 @@ static void reply(FIXTURE_DATA(bp) *self, uint32_t s, uint8_t action,
 
 /* The guest reached its first report, having seen @count #BPs. */
 #define ASSERT_GUEST_SAW(self, count) do {			\
-	join(self);						\
+	kvmi_runner_join(&(self)->r);				\
 	ASSERT_EQ(0, (self)->r.ret);				\
 	ASSERT_EQ(UCALL_SYNC, (self)->r.ucall);			\
 	ASSERT_EQ((count), (self)->r.args[0]);			\
@@ -245,7 +204,7 @@ TEST_F(bp, crash_exits_to_vmm)
 	uint32_t s = start_bp(_metadata, self);
 
 	reply(self, s, KVMI_ACTION_CRASH, NULL);
-	join(self);
+	kvmi_runner_join(&self->r);
 	ASSERT_EQ(0, self->r.ret);
 	ASSERT_EQ(KVM_EXIT_SYSTEM_EVENT, self->r.exit_reason);
 	ASSERT_EQ(KVM_SYSTEM_EVENT_CRASH,
@@ -257,7 +216,7 @@ TEST_F(bp, disabled_event_leaves_bp_to_guest)
 {
 	kvmi_control_events(self->fd, 0, KVMI_EVENT_BREAKPOINT, 1);
 	kvmi_control_events(self->fd, 0, KVMI_EVENT_BREAKPOINT, 0);
-	start(_metadata, self);
+	kvmi_runner_start(&self->r, self->vcpu);
 	ASSERT_GUEST_SAW(self, 1);
 	ASSERT_EQ(0, kvmi_counters(&self->m, 0)->events);
 }
@@ -279,7 +238,7 @@ TEST_F(bp, allow_with_vmm_sw_bp_exits_to_vmm)
 	set_sw_bp(self->vcpu);
 	s = start_bp(_metadata, self);
 	reply(self, s, KVMI_ACTION_ALLOW, NULL);
-	join(self);
+	kvmi_runner_join(&self->r);
 	ASSERT_EQ(0, self->r.ret);
 	ASSERT_EQ(KVM_EXIT_DEBUG, self->r.exit_reason);
 	ASSERT_EQ(BP_VECTOR, self->vcpu->run->debug.arch.exception);

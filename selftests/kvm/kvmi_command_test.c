@@ -63,33 +63,6 @@ static void guest_code(void)
 	GUEST_DONE();
 }
 
-struct runner {
-	struct kvm_vcpu *vcpu;
-	pthread_t thread;
-	int ret;
-	uint64_t ucall;
-	uint64_t args[2];
-};
-
-static void *runner_fn(void *arg)
-{
-	struct runner *r = arg;
-	struct ucall uc;
-
-	r->ret = __vcpu_run(r->vcpu);
-	if (r->ret || r->vcpu->run->exit_reason != KVM_EXIT_IO)
-		return NULL;
-	r->ucall = get_ucall(r->vcpu, &uc);
-	if (r->ucall == UCALL_ABORT)
-		REPORT_GUEST_ASSERT(uc);
-	r->args[0] = uc.args[0];
-	r->args[1] = uc.args[1];
-	return NULL;
-}
-
-/* finish() joined the vCPU thread and put pthread_self() in its place. */
-#define JOINED(self) pthread_equal((self)->r.thread, pthread_self())
-
 FIXTURE(cmd) {
 	struct kvm_vm *vm;
 	struct kvm_vcpu *vcpu;
@@ -97,7 +70,7 @@ FIXTURE(cmd) {
 	struct kvmi_maps m;
 	int notify;
 	int kick;
-	struct runner r;
+	struct kvmi_runner r;
 	uint32_t seq;		/* the HYPERCALL event waiting */
 };
 
@@ -122,10 +95,7 @@ FIXTURE_SETUP(cmd)
 			   KVMI_DOORBELL_NOTIFY | KVMI_DOORBELL_KICK,
 			   self->notify, self->kick);
 	kvmi_control_events(self->fd, 0, KVMI_EVENT_HYPERCALL, 1);
-	memset(&self->r, 0, sizeof(self->r));
-	self->r.vcpu = self->vcpu;
-	ASSERT_EQ(0, pthread_create(&self->r.thread, NULL, runner_fn,
-				    &self->r));
+	kvmi_runner_start(&self->r, self->vcpu);
 	self->seq = kvmi_wait_event(&self->m, 0, self->notify, 0);
 }
 
@@ -133,8 +103,8 @@ FIXTURE_TEARDOWN(cmd)
 {
 	kvmi_unmap_all(&self->m);
 	close(self->fd);	/* releases the vCPU if it still waits */
-	if (!JOINED(self))
-		pthread_join(self->r.thread, NULL);
+	if (!self->r.joined)
+		kvmi_runner_join(&self->r);
 	close(self->notify);
 	close(self->kick);
 	kvm_vm_free(self->vm);
@@ -147,8 +117,7 @@ static void finish(struct __test_metadata *_metadata, FIXTURE_DATA(cmd) *self,
 	kvmi_send_reply(&self->m, 0, self->seq, KVMI_EVENT_HYPERCALL,
 			KVMI_ACTION_CONTINUE, regs ? KVMI_REPLY_SET_REGS : 0,
 			regs, self->kick);
-	pthread_join(self->r.thread, NULL);
-	self->r.thread = pthread_self();
+	kvmi_runner_join(&self->r);
 	ASSERT_EQ(0, self->r.ret);
 	ASSERT_EQ(UCALL_SYNC, self->r.ucall);
 }
@@ -372,15 +341,6 @@ TEST_F(cmd, bad_commands_rejected)
 	ASSERT_EQ(ARG0, self->r.args[1]);
 }
 
-/* Run the vCPU in a thread of its own (self->r), from where it stopped. */
-static void run_async(FIXTURE_DATA(cmd) *self)
-{
-	memset(&self->r, 0, sizeof(self->r));
-	self->r.vcpu = self->vcpu;
-	TEST_ASSERT(!pthread_create(&self->r.thread, NULL, runner_fn,
-				    &self->r), "pthread_create");
-}
-
 static int pause_ioctl(int fd, unsigned long req)
 {
 	struct kvmi_pause_vcpu pv = { .vcpu = 0 };
@@ -423,12 +383,11 @@ TEST_F(cmd, command_for_another_event_refused)
 
 	/* A PAUSE event, ended by UNPAUSE; then a command for it. */
 	ASSERT_EQ(0, pause_ioctl(self->fd, KVMI_IOCTL_PAUSE_VCPU));
-	run_async(self);
+	kvmi_runner_start(&self->r, self->vcpu);
 	p1 = kvmi_wait_event(&self->m, 0, self->notify, self->seq);
 	ASSERT_EQ(KVMI_EVENT_PAUSE, kvmi_event_slot(&self->m, 0)->id);
 	ASSERT_EQ(0, pause_ioctl(self->fd, KVMI_IOCTL_UNPAUSE));
-	pthread_join(self->r.thread, NULL);
-	self->r.thread = pthread_self();
+	kvmi_runner_join(&self->r);
 	ASSERT_EQ(0, self->r.ret);
 	ASSERT_EQ(UCALL_SYNC, self->r.ucall);
 	kvmi_wait_done(&self->m, 0, p1);
@@ -442,15 +401,14 @@ TEST_F(cmd, command_for_another_event_refused)
 	 * slot and refuses it; a command for this event runs.
 	 */
 	ASSERT_EQ(0, pause_ioctl(self->fd, KVMI_IOCTL_PAUSE_VCPU));
-	run_async(self);
+	kvmi_runner_start(&self->r, self->vcpu);
 	p2 = kvmi_wait_event(&self->m, 0, self->notify, p1);
 	ASSERT_NE(p1, p2);
 	ASSERT_EQ(-ESRCH, kvmi_wait_cmd_result(&self->m, 0, c)->error);
 	get_registers(_metadata, self, &gr);
 	ASSERT_NE(NEW_RBX, gr.regs.rbx);
 	ASSERT_EQ(0, pause_ioctl(self->fd, KVMI_IOCTL_UNPAUSE));
-	pthread_join(self->r.thread, NULL);
-	self->r.thread = pthread_self();
+	kvmi_runner_join(&self->r);
 	ASSERT_EQ(0, self->r.ret);
 	ASSERT_EQ(UCALL_SYNC, self->r.ucall);
 	ASSERT_EQ(0, cnt->bad_replies);

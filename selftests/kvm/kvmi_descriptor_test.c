@@ -93,38 +93,12 @@ static const struct {
 	[G_LTR] = { KVMI_DESC_TR, KVMI_DESC_LOAD, 0x00 },
 };
 
-struct runner {
-	struct kvm_vcpu *vcpu;
-	pthread_t thread;
-	int ret;
-	uint32_t exit_reason;
-	uint64_t ucall;
-	uint64_t args[3];
-};
-
-static void *runner_fn(void *arg)
-{
-	struct runner *r = arg;
-	struct ucall uc;
-
-	r->ret = __vcpu_run(r->vcpu);
-	r->exit_reason = r->vcpu->run->exit_reason;
-	if (r->ret || r->exit_reason != KVM_EXIT_IO)
-		return NULL;
-	r->ucall = get_ucall(r->vcpu, &uc);
-	if (r->ucall == UCALL_ABORT)
-		REPORT_GUEST_ASSERT(uc);
-	memcpy(r->args, uc.args, sizeof(r->args));
-	return NULL;
-}
-
 FIXTURE(desc) {
 	struct kvm_vm *vm;
 	struct kvm_vcpu *vcpu;
 	int fd;
 	struct kvmi_maps m;
-	struct runner r;
-	bool started;
+	struct kvmi_runner r;
 	uint32_t seq;
 	struct kvm_sregs sregs;	/* before the test */
 };
@@ -143,15 +117,15 @@ FIXTURE_SETUP(desc)
 	kvmi_map_all(self->fd, &self->m);
 	__atomic_or_fetch(&kvmi_tool_state(&self->m, 0)->flags,
 			  KVMI_TOOL_POLLING, __ATOMIC_RELAXED);
-	self->r.vcpu = self->vcpu;
+	self->r.joined = true;
 }
 
 FIXTURE_TEARDOWN(desc)
 {
-	if (self->started) {
+	if (!self->r.joined) {
 		close(self->fd);
 		self->fd = -1;
-		pthread_join(self->r.thread, NULL);
+		kvmi_runner_join(&self->r);
 	}
 	kvmi_unmap_all(&self->m);
 	if (self->fd >= 0)
@@ -164,8 +138,7 @@ static void start(FIXTURE_DATA(desc) *self, int what)
 	scenario = what;
 	sync_global_to_guest(self->vm, scenario);
 	sync_global_to_guest(self->vm, dt_in);
-	self->started = true;
-	pthread_create(&self->r.thread, NULL, runner_fn, &self->r);
+	kvmi_runner_start(&self->r, self->vcpu);
 }
 
 /* The next event must be DESCRIPTOR for @what, at the instruction. */
@@ -199,8 +172,7 @@ static void reply(FIXTURE_DATA(desc) *self, uint8_t action,
 static void finish(struct __test_metadata *_metadata,
 		   FIXTURE_DATA(desc) *self)
 {
-	pthread_join(self->r.thread, NULL);
-	self->started = false;
+	kvmi_runner_join(&self->r);
 	ASSERT_EQ(0, self->r.ret);
 	ASSERT_EQ(UCALL_SYNC, self->r.ucall);
 	ASSERT_EQ(0, self->r.args[0]);	/* no exception */
@@ -359,8 +331,7 @@ TEST_F(desc, crash)
 	start(self, G_SGDT);
 	next_event(_metadata, self, G_SGDT);
 	reply(self, KVMI_ACTION_CRASH, NULL);
-	pthread_join(self->r.thread, NULL);
-	self->started = false;
+	kvmi_runner_join(&self->r);
 	ASSERT_EQ(0, self->r.ret);
 	ASSERT_EQ(KVM_EXIT_SYSTEM_EVENT, self->r.exit_reason);
 	ASSERT_EQ(KVM_SYSTEM_EVENT_CRASH, self->vcpu->run->system_event.type);

@@ -75,46 +75,6 @@ static void guest_count(void)
 }
 
 /* One KVM_RUN on a thread, and what it ended with. */
-struct runner {
-	struct kvm_vcpu *vcpu;
-	pthread_t thread;
-	int ret;		/* KVM_RUN's return value */
-	int err;		/* its errno */
-	uint64_t ucall;		/* UCALL_* if it exited for a ucall */
-	uint64_t args[2];	/* GUEST_SYNC2's arguments */
-	pid_t tid;		/* the thread's id */
-};
-
-static void *runner_fn(void *arg)
-{
-	struct runner *r = arg;
-	struct ucall uc;
-
-	__atomic_store_n(&r->tid, syscall(SYS_gettid), __ATOMIC_RELEASE);
-	r->ret = __vcpu_run(r->vcpu);
-	r->err = errno;
-	if (r->ret || r->vcpu->run->exit_reason != KVM_EXIT_IO)
-		return NULL;
-	r->ucall = get_ucall(r->vcpu, &uc);
-	if (r->ucall == UCALL_ABORT)
-		REPORT_GUEST_ASSERT(uc);
-	r->args[0] = uc.args[0];
-	r->args[1] = uc.args[1];
-	return NULL;
-}
-
-static void runner_start(struct runner *r, struct kvm_vcpu *vcpu)
-{
-	memset(r, 0, sizeof(*r));
-	r->vcpu = vcpu;
-	TEST_ASSERT(!pthread_create(&r->thread, NULL, runner_fn, r),
-		    "pthread_create");
-}
-
-static void runner_join(struct runner *r)
-{
-	pthread_join(r->thread, NULL);
-}
 
 /* The guest returned from its hypercall with RAX = @ret, RBX = @rbx. */
 #define ASSERT_GUEST_SAW(r, _ret, _rbx)	do {				\
@@ -131,7 +91,7 @@ FIXTURE(hc) {
 	struct kvmi_maps m;
 	int notify;
 	int kick;
-	struct runner r;
+	struct kvmi_runner r;
 };
 
 KVMI_TRANSPORT_VARIANTS(hc);
@@ -173,7 +133,7 @@ static uint32_t start_event(struct __test_metadata *_metadata,
 			    FIXTURE_DATA(hc) *self, int notify)
 {
 	kvmi_control_events(self->fd, 0, KVMI_EVENT_HYPERCALL, 1);
-	runner_start(&self->r, self->vcpu);
+	kvmi_runner_start(&self->r, self->vcpu);
 	return kvmi_wait_event(&self->m, 0, notify, 0);
 }
 
@@ -213,7 +173,7 @@ TEST_F(hc, event_carries_registers)
 	ASSERT_EQ(0, ev->regs.reserved[0]);
 
 	reply_continue(self, s);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	/* CONTINUE: RAX = 0, the other registers are the guest's. */
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 }
@@ -228,7 +188,7 @@ TEST_F(hc, continue_reports_done_and_counters)
 	s = start_event(_metadata, self, self->notify);
 	ASSERT_TRUE(vs->flags & KVMI_VCPU_WAITING);
 	reply_continue(self, s);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 	ASSERT_EQ(s, vs->done_seq);
 	ASSERT_EQ(KVMI_ACTION_CONTINUE, vs->done_action);
@@ -254,7 +214,7 @@ TEST_F(hc, set_regs_changes_guest_rax_rbx)
 	kvmi_send_reply(&self->m, 0, s, KVMI_EVENT_HYPERCALL,
 			KVMI_ACTION_CONTINUE, KVMI_REPLY_SET_REGS, &regs,
 			self->kick);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0x1234, 0x5678);
 }
 
@@ -270,7 +230,7 @@ TEST_F(hc, set_regs_rip_only)
 	kvmi_send_reply(&self->m, 0, s, KVMI_EVENT_HYPERCALL,
 			KVMI_ACTION_CONTINUE, KVMI_REPLY_SET_REGS, &regs,
 			self->kick);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 }
 
@@ -295,15 +255,15 @@ TEST_F(hc, set_regs_snapshot_reexecutes)
 	ASSERT_EQ((uint64_t)kvmi_hc_insn, ev->regs.rip);
 	ASSERT_EQ(KVM_HC_KVMI, ev->regs.rax);
 	reply_continue(self, s2);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 	ASSERT_EQ(2, kvmi_counters(&self->m, 0)->events);
 }
 
 TEST_F(hc, disabled_event_is_enosys)
 {
-	runner_start(&self->r, self->vcpu);
-	runner_join(&self->r);
+	kvmi_runner_start(&self->r, self->vcpu);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, ENOSYS_RET, ARG0);
 	ASSERT_EQ(0, kvmi_event_slot(&self->m, 0)->seq);
 	ASSERT_EQ(0, kvmi_counters(&self->m, 0)->events);
@@ -314,8 +274,8 @@ TEST_F(hc, disabled_on_vcpu_after_all_is_enosys)
 {
 	kvmi_control_events(self->fd, KVMI_ALL_VCPUS, KVMI_EVENT_HYPERCALL, 1);
 	kvmi_control_events(self->fd, 0, KVMI_EVENT_HYPERCALL, 0);
-	runner_start(&self->r, self->vcpu);
-	runner_join(&self->r);
+	kvmi_runner_start(&self->r, self->vcpu);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, ENOSYS_RET, ARG0);
 	ASSERT_EQ(0, kvmi_counters(&self->m, 0)->events);
 }
@@ -325,10 +285,10 @@ TEST_F(hc, enabled_for_all_vcpus)
 	uint32_t s;
 
 	kvmi_control_events(self->fd, KVMI_ALL_VCPUS, KVMI_EVENT_HYPERCALL, 1);
-	runner_start(&self->r, self->vcpu);
+	kvmi_runner_start(&self->r, self->vcpu);
 	s = kvmi_wait_event(&self->m, 0, self->notify, 0);
 	reply_continue(self, s);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 }
 
@@ -339,7 +299,7 @@ TEST_F(hc, wait_block_round_trip)
 	kvmi_set_wait_mode(self->fd, 0, KVMI_WAIT_BLOCK, 0);
 	s = start_event(_metadata, self, self->notify);
 	reply_continue(self, s);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 	ASSERT_EQ(KVMI_DONE_REPLY, kvmi_vcpu_state(&self->m, 0)->done_reason);
 }
@@ -351,7 +311,7 @@ TEST_F(hc, wait_hybrid_round_trip)
 	kvmi_set_wait_mode(self->fd, KVMI_ALL_VCPUS, KVMI_WAIT_HYBRID, 1000);
 	s = start_event(_metadata, self, self->notify);
 	reply_continue(self, s);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 }
 
@@ -365,7 +325,7 @@ TEST_F(hc, wait_poll_round_trip_without_kick)
 	s = start_event(_metadata, self, self->notify);
 	kvmi_send_reply(&self->m, 0, s, KVMI_EVENT_HYPERCALL,
 			KVMI_ACTION_CONTINUE, 0, NULL, -1);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 	ASSERT_EQ(0, c->sleeps);
 	ASSERT_EQ(1, c->spin_hits);
@@ -384,7 +344,7 @@ TEST_F(hc, no_kick_fd_waits_as_poll)
 	s = start_event(_metadata, self, self->notify);
 	kvmi_send_reply(&self->m, 0, s, KVMI_EVENT_HYPERCALL,
 			KVMI_ACTION_CONTINUE, 0, NULL, -1);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 	ASSERT_EQ(0, kvmi_counters(&self->m, 0)->sleeps);
 }
@@ -409,7 +369,7 @@ TEST_F(hc, wait_mode_change_wakes_sleeping_vcpu)
 	/* No kick: only the POLL mode can see this reply. */
 	kvmi_send_reply(&self->m, 0, s, KVMI_EVENT_HYPERCALL,
 			KVMI_ACTION_CONTINUE, 0, NULL, -1);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 }
 
@@ -425,7 +385,7 @@ TEST_F(hc, kick_fd_removal_wakes_sleeping_vcpu)
 			   -1, -1);
 	kvmi_send_reply(&self->m, 0, s, KVMI_EVENT_HYPERCALL,
 			KVMI_ACTION_CONTINUE, 0, NULL, -1);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 }
 
@@ -462,7 +422,7 @@ TEST_F(hc, kick_wakes_sleeping_vcpu)
 					    __ATOMIC_ACQUIRE)) != 'S')
 		sched_yield();
 	reply_continue(self, s);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 	ASSERT_EQ(1, c->sleeps);
 	ASSERT_EQ(1, c->kicks);
@@ -481,7 +441,7 @@ TEST_F(hc, vcpu_notify_fd_overrides_vm_wide)
 	kvmi_set_doorbells(self->fd, 0, KVMI_DOORBELL_NOTIFY, own, -1);
 	s = start_event(_metadata, self, own);
 	reply_continue(self, s);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 	/* The VM-wide one was not signalled. */
 	ASSERT_EQ(0, fcntl(self->notify, F_SETFL, O_NONBLOCK));
@@ -500,7 +460,7 @@ TEST_F(hc, tool_polling_suppresses_notify)
 	kvmi_tool_state(&self->m, 0)->flags = KVMI_TOOL_POLLING;
 	s = start_event(_metadata, self, -1);
 	reply_continue(self, s);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 	ASSERT_EQ(1, c->notify_suppressed);
 	ASSERT_EQ(0, c->notify_signals);
@@ -512,7 +472,7 @@ TEST_F(hc, crash_exits_to_vmm)
 
 	kvmi_send_reply(&self->m, 0, s, KVMI_EVENT_HYPERCALL,
 			KVMI_ACTION_CRASH, 0, NULL, self->kick);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_EQ(0, self->r.ret);
 	ASSERT_EQ(KVM_EXIT_SYSTEM_EVENT, self->vcpu->run->exit_reason);
 	ASSERT_EQ(KVM_SYSTEM_EVENT_CRASH, self->vcpu->run->system_event.type);
@@ -526,7 +486,7 @@ static void check_bad_reply(struct __test_metadata *_metadata,
 	struct kvmi_vcpu_state *vs = kvmi_vcpu_state(&self->m, 0);
 	struct kvmi_vcpu_counters *c = kvmi_counters(&self->m, 0);
 
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 	ASSERT_EQ(s, vs->done_seq);
 	ASSERT_EQ(KVMI_DONE_BAD_REPLY, vs->done_reason);
@@ -619,7 +579,7 @@ TEST_F(hc, reply_with_other_seq_is_ignored)
 	kvmi_send_reply(&self->m, 0, s + 1, KVMI_EVENT_HYPERCALL,
 			KVMI_ACTION_CRASH, 0, NULL, self->kick);
 	reply_continue(self, s);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 	ASSERT_EQ(1, c->replies);
 	ASSERT_EQ(0, c->bad_replies);
@@ -636,7 +596,7 @@ TEST_F(hc, close_releases_waiting_vcpu)
 	memset(&self->m, 0, sizeof(self->m));
 	close(self->fd);
 	self->fd = -1;
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 }
 
@@ -650,7 +610,7 @@ TEST_F(hc, close_releases_sleeping_vcpu)
 	memset(&self->m, 0, sizeof(self->m));
 	close(self->fd);
 	self->fd = -1;
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 }
 
@@ -664,7 +624,7 @@ static int intr_go;
 /* KVM_RUN until it doesn't fail with EINTR; the first EINTR waits. */
 static void *signal_runner_fn(void *arg)
 {
-	struct runner *r = arg;
+	struct kvmi_runner *r = arg;
 
 	for (;;) {
 		r->ret = __vcpu_run(r->vcpu);
@@ -706,7 +666,7 @@ TEST_F(hc, signal_leaves_run_with_event_pending)
 
 	reply_continue(self, s);
 	__atomic_store_n(&intr_go, 1, __ATOMIC_RELEASE);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_EQ(0, self->r.ret);
 	ASSERT_EQ(UCALL_SYNC, get_ucall(self->vcpu, &uc));
 	ASSERT_EQ(0, uc.args[0]);
@@ -736,7 +696,7 @@ TEST(other_vcpu_runs_while_one_waits)
 {
 	struct kvm_vcpu *vcpus[2];
 	struct kvmi_maps m;
-	struct runner r0;
+	struct kvmi_runner r0;
 	pthread_t t1;
 	struct kvm_vm *vm;
 	uint64_t c0;
@@ -758,7 +718,7 @@ TEST(other_vcpu_runs_while_one_waits)
 	kvmi_control_events(fd, KVMI_ALL_VCPUS, KVMI_EVENT_HYPERCALL, 1);
 
 	ASSERT_EQ(0, pthread_create(&t1, NULL, count_runner_fn, vcpus[1]));
-	runner_start(&r0, vcpus[0]);
+	kvmi_runner_start(&r0, vcpus[0]);
 	s = kvmi_wait_event(&m, 0, notify, 0);
 
 	/* vCPU 0 waits; vCPU 1 advances. */
@@ -769,7 +729,7 @@ TEST(other_vcpu_runs_while_one_waits)
 
 	kvmi_send_reply(&m, 0, s, KVMI_EVENT_HYPERCALL, KVMI_ACTION_CONTINUE,
 			0, NULL, kick);
-	runner_join(&r0);
+	kvmi_runner_join(&r0);
 	ASSERT_GUEST_SAW(&r0, 0, ARG0);
 	ASSERT_EQ(0, kvmi_counters(&m, 1)->events);
 

@@ -40,36 +40,12 @@ static void guest_code(void)
 	GUEST_DONE();
 }
 
-struct runner {
-	struct kvm_vcpu *vcpu;
-	pthread_t thread;
-	int ret;
-	uint64_t ucall;
-	uint64_t args[2];
-};
-
-static void *runner_fn(void *arg)
-{
-	struct runner *r = arg;
-	struct ucall uc;
-
-	r->ret = __vcpu_run(r->vcpu);
-	if (r->ret || r->vcpu->run->exit_reason != KVM_EXIT_IO)
-		return NULL;
-	r->ucall = get_ucall(r->vcpu, &uc);
-	if (r->ucall == UCALL_ABORT)
-		REPORT_GUEST_ASSERT(uc);
-	r->args[0] = uc.args[0];
-	r->args[1] = uc.args[1];
-	return NULL;
-}
-
 FIXTURE(inj) {
 	struct kvm_vm *vm;
 	struct kvm_vcpu *vcpu;
 	int fd;
 	struct kvmi_maps m;
-	struct runner r;
+	struct kvmi_runner r;
 	uint32_t seq;
 };
 
@@ -89,7 +65,6 @@ FIXTURE_SETUP(inj)
 	__atomic_or_fetch(&kvmi_tool_state(&self->m, 0)->flags,
 			  KVMI_TOOL_POLLING, __ATOMIC_RELAXED);
 	kvmi_control_events(self->fd, 0, KVMI_EVENT_HYPERCALL, 1);
-	self->r.vcpu = self->vcpu;
 }
 
 /*
@@ -98,20 +73,19 @@ FIXTURE_SETUP(inj)
  */
 static void start(struct __test_metadata *_metadata, FIXTURE_DATA(inj) *self)
 {
-	ASSERT_EQ(0, pthread_create(&self->r.thread, NULL, runner_fn,
-				    &self->r));
+	kvmi_runner_start(&self->r, self->vcpu);
 	self->seq = kvmi_wait_event(&self->m, 0, -1, 0);
 }
 
 FIXTURE_TEARDOWN(inj)
 {
 	/* CONTINUE, if the test hasn't replied. */
-	if (self->seq && !self->r.ucall) {
+	if (self->seq && !self->r.joined) {
 		if (kvmi_vcpu_state(&self->m, 0)->done_seq != self->seq)
 			kvmi_send_reply(&self->m, 0, self->seq,
 					KVMI_EVENT_HYPERCALL,
 					KVMI_ACTION_CONTINUE, 0, NULL, -1);
-		pthread_join(self->r.thread, NULL);
+		kvmi_runner_join(&self->r);
 	}
 	kvmi_unmap_all(&self->m);
 	close(self->fd);
@@ -123,7 +97,7 @@ static void finish(struct __test_metadata *_metadata, FIXTURE_DATA(inj) *self)
 {
 	kvmi_send_reply(&self->m, 0, self->seq, KVMI_EVENT_HYPERCALL,
 			KVMI_ACTION_CONTINUE, 0, NULL, -1);
-	pthread_join(self->r.thread, NULL);
+	kvmi_runner_join(&self->r);
 	ASSERT_EQ(0, self->r.ret);
 	ASSERT_EQ(UCALL_SYNC, self->r.ucall);
 }

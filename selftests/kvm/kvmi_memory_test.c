@@ -56,36 +56,12 @@ static void guest_code(void)
 	GUEST_DONE();
 }
 
-struct runner {
-	struct kvm_vcpu *vcpu;
-	pthread_t thread;
-	bool joined;
-	int ret;
-	uint32_t exit_reason;
-	uint64_t ucall;
-};
-
-static void *runner_fn(void *arg)
-{
-	struct runner *r = arg;
-	struct ucall uc;
-
-	r->ret = __vcpu_run(r->vcpu);
-	r->exit_reason = r->vcpu->run->exit_reason;
-	if (r->ret || r->exit_reason != KVM_EXIT_IO)
-		return NULL;
-	r->ucall = get_ucall(r->vcpu, &uc);
-	if (r->ucall == UCALL_ABORT)
-		REPORT_GUEST_ASSERT(uc);
-	return NULL;
-}
-
 FIXTURE(mem) {
 	struct kvm_vm *vm;
 	struct kvm_vcpu *vcpu;
 	int fd;
 	uint8_t *hva;
-	struct runner r;
+	struct kvmi_runner r;
 };
 
 KVMI_TRANSPORT_VARIANTS(mem);
@@ -108,7 +84,7 @@ FIXTURE_TEARDOWN(mem)
 	if (self->fd >= 0)
 		close(self->fd);
 	if (!self->r.joined)
-		pthread_join(self->r.thread, NULL);
+		kvmi_runner_join(&self->r);
 	kvm_vm_free(self->vm);
 }
 
@@ -117,17 +93,7 @@ static void start(struct __test_metadata *_metadata, FIXTURE_DATA(mem) *self,
 {
 	op = guest_op;
 	sync_global_to_guest(self->vm, op);
-	memset(&self->r, 0, sizeof(self->r));
-	self->r.vcpu = self->vcpu;
-	self->r.joined = false;
-	ASSERT_EQ(0, pthread_create(&self->r.thread, NULL, runner_fn,
-				    &self->r));
-}
-
-static void join(FIXTURE_DATA(mem) *self)
-{
-	pthread_join(self->r.thread, NULL);
-	self->r.joined = true;
+	kvmi_runner_start(&self->r, self->vcpu);
 }
 
 static int physical(int fd, unsigned long ioc, uint64_t gpa, uint64_t size,
@@ -150,7 +116,7 @@ TEST_F(mem, read_across_pages)
 
 	ASSERT_NE(NULL, buf);
 	start(_metadata, self, OP_FILL);
-	join(self);
+	kvmi_runner_join(&self->r);
 	ASSERT_EQ(UCALL_SYNC, self->r.ucall);
 	ASSERT_EQ(0, physical(self->fd, KVMI_IOCTL_READ_PHYSICAL,
 			      TEST_GPA + off, size, buf));
@@ -187,7 +153,7 @@ TEST_F(mem, write_while_running)
 	start(_metadata, self, OP_WAIT_FLAG);
 	ASSERT_EQ(0, physical(self->fd, KVMI_IOCTL_WRITE_PHYSICAL, TEST_GPA,
 			      sizeof(magic), &magic));
-	join(self);
+	kvmi_runner_join(&self->r);
 	ASSERT_EQ(0, self->r.ret);
 	ASSERT_EQ(UCALL_SYNC, self->r.ucall);
 }
@@ -267,7 +233,7 @@ TEST_F(mem, shutdown_running_guest)
 {
 	start(_metadata, self, OP_SPIN);
 	ASSERT_EQ(0, shutdown_guest(self->fd, 0, 0));
-	join(self);
+	kvmi_runner_join(&self->r);
 	ASSERT_EQ(0, self->r.ret);
 	ASSERT_EQ(KVM_EXIT_SYSTEM_EVENT, self->r.exit_reason);
 	ASSERT_EQ(KVM_SYSTEM_EVENT_SHUTDOWN,
@@ -289,7 +255,7 @@ TEST_F(mem, shutdown_ends_pending_event)
 	s = kvmi_wait_event(&m, 0, -1, 0);
 	ASSERT_EQ(KVMI_EVENT_PAUSE, kvmi_event_slot(&m, 0)->id);
 	ASSERT_EQ(0, shutdown_guest(self->fd, 0, 0));
-	join(self);
+	kvmi_runner_join(&self->r);
 	ASSERT_EQ(KVM_EXIT_SYSTEM_EVENT, self->r.exit_reason);
 	ASSERT_EQ(KVM_SYSTEM_EVENT_SHUTDOWN,
 		  self->vcpu->run->system_event.type);

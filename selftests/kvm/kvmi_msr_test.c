@@ -39,33 +39,6 @@ static void guest_code(void)
 	GUEST_DONE();
 }
 
-struct runner {
-	struct kvm_vcpu *vcpu;
-	pthread_t thread;
-	bool joined;
-	int ret;
-	uint32_t exit_reason;
-	uint64_t ucall;
-	uint64_t args[2];
-};
-
-static void *runner_fn(void *arg)
-{
-	struct runner *r = arg;
-	struct ucall uc;
-
-	r->ret = __vcpu_run(r->vcpu);
-	r->exit_reason = r->vcpu->run->exit_reason;
-	if (r->ret || r->exit_reason != KVM_EXIT_IO)
-		return NULL;
-	r->ucall = get_ucall(r->vcpu, &uc);
-	if (r->ucall == UCALL_ABORT)
-		REPORT_GUEST_ASSERT(uc);
-	r->args[0] = uc.args[0];
-	r->args[1] = uc.args[1];
-	return NULL;
-}
-
 FIXTURE(msr) {
 	struct kvm_vm *vm;
 	struct kvm_vcpu *vcpu;
@@ -73,7 +46,7 @@ FIXTURE(msr) {
 	struct kvmi_maps m;
 	int notify;
 	int kick;
-	struct runner r;
+	struct kvmi_runner r;
 };
 
 KVMI_TRANSPORT_VARIANTS(msr);
@@ -102,7 +75,7 @@ FIXTURE_TEARDOWN(msr)
 	if (self->fd >= 0)
 		close(self->fd);
 	if (!self->r.joined)
-		pthread_join(self->r.thread, NULL);
+		kvmi_runner_join(&self->r);
 	close(self->notify);
 	close(self->kick);
 	kvm_vm_free(self->vm);
@@ -113,10 +86,7 @@ static void start(struct __test_metadata *_metadata, FIXTURE_DATA(msr) *self,
 {
 	op = guest_op;
 	sync_global_to_guest(self->vm, op);
-	memset(&self->r, 0, sizeof(self->r));
-	self->r.vcpu = self->vcpu;
-	ASSERT_EQ(0, pthread_create(&self->r.thread, NULL, runner_fn,
-				    &self->r));
+	kvmi_runner_start(&self->r, self->vcpu);
 }
 
 static struct kvm_sregs sregs_of(struct kvm_vcpu *vcpu)
@@ -125,12 +95,6 @@ static struct kvm_sregs sregs_of(struct kvm_vcpu *vcpu)
 
 	vcpu_sregs_get(vcpu, &sregs);
 	return sregs;
-}
-
-static void join(FIXTURE_DATA(msr) *self)
-{
-	pthread_join(self->r.thread, NULL);
-	self->r.joined = true;
 }
 
 /* Enable the event for @msr, run the guest to it; return the event's seq. */
@@ -157,7 +121,7 @@ static void reply(FIXTURE_DATA(msr) *self, uint32_t s, uint8_t action,
 
 /* The guest reached its first report. */
 #define ASSERT_SYNC(self) do {					\
-	join(self);						\
+	kvmi_runner_join(&(self)->r);				\
 	ASSERT_EQ(0, (self)->r.ret);				\
 	ASSERT_EQ(UCALL_SYNC, (self)->r.ucall);			\
 } while (0)
@@ -299,7 +263,7 @@ TEST_F(msr, crash_exits_to_vmm)
 	struct kvm_regs regs;
 
 	reply(self, s, KVMI_ACTION_CRASH, 0, NULL);
-	join(self);
+	kvmi_runner_join(&self->r);
 	ASSERT_EQ(0, self->r.ret);
 	ASSERT_EQ(KVM_EXIT_SYSTEM_EVENT, self->r.exit_reason);
 	ASSERT_EQ(KVM_SYSTEM_EVENT_CRASH, self->vcpu->run->system_event.type);

@@ -54,30 +54,6 @@ static void guest_code(void)
 		GUEST_SYNC(fn());
 }
 
-struct runner {
-	struct kvm_vcpu *vcpu;
-	pthread_t thread;
-	bool joined;
-	int ret;
-	uint64_t ucall;
-	uint64_t arg;
-};
-
-static void *runner_fn(void *arg)
-{
-	struct runner *r = arg;
-	struct ucall uc;
-
-	r->ret = __vcpu_run(r->vcpu);
-	if (r->ret || r->vcpu->run->exit_reason != KVM_EXIT_IO)
-		return NULL;
-	r->ucall = get_ucall(r->vcpu, &uc);
-	if (r->ucall == UCALL_ABORT)
-		REPORT_GUEST_ASSERT(uc);
-	r->arg = uc.args[1];
-	return NULL;
-}
-
 FIXTURE(ctx) {
 	struct kvm_vm *vm;
 	struct kvm_vcpu *vcpu;
@@ -86,7 +62,7 @@ FIXTURE(ctx) {
 	int notify;
 	int kick;
 	uint8_t *hva;
-	struct runner r;
+	struct kvmi_runner r;
 	uint32_t seq;
 };
 
@@ -120,7 +96,7 @@ FIXTURE_TEARDOWN(ctx)
 	kvmi_unmap_all(&self->m);
 	close(self->fd);
 	if (!self->r.joined)
-		pthread_join(self->r.thread, NULL);
+		kvmi_runner_join(&self->r);
 	close(self->notify);
 	close(self->kick);
 	kvm_vm_free(self->vm);
@@ -139,24 +115,14 @@ static void set_access(struct __test_metadata *_metadata, int fd,
 	ASSERT_EQ(1, pa.done);
 }
 
-static void start(struct __test_metadata *_metadata, FIXTURE_DATA(ctx) *self)
-{
-	memset(&self->r, 0, sizeof(self->r));
-	self->r.vcpu = self->vcpu;
-	ASSERT_EQ(0, pthread_create(&self->r.thread, NULL, runner_fn,
-				    &self->r));
-	self->r.joined = false;
-}
-
 /* The vCPU ran to a GUEST_SYNC: return its value. */
 static uint64_t joined_sync(struct __test_metadata *_metadata,
 			    FIXTURE_DATA(ctx) *self)
 {
-	pthread_join(self->r.thread, NULL);
-	self->r.joined = true;
+	kvmi_runner_join(&self->r);
 	EXPECT_EQ(0, self->r.ret);
 	EXPECT_EQ(UCALL_SYNC, self->r.ucall);
-	return self->r.arg;
+	return self->r.args[1];
 }
 
 /* Wait for the next PAGE_FAULT event, check where and what. */
@@ -208,10 +174,10 @@ static void to_code(struct __test_metadata *_metadata, FIXTURE_DATA(ctx) *self,
 		    const uint8_t *code, size_t size)
 {
 	memcpy(self->hva + PAGE_SIZE, code, size);
-	start(_metadata, self);
+	kvmi_runner_start(&self->r, self->vcpu);
 	ASSERT_EQ(OLD_DATA + ADDEND, joined_sync(_metadata, self));
 	set_access(_metadata, self->fd, CODE_GPA, R_W);
-	start(_metadata, self);
+	kvmi_runner_start(&self->r, self->vcpu);
 }
 
 TEST_F(ctx, feature_announced)
@@ -242,7 +208,7 @@ TEST_F(ctx, insn_replaces_the_instruction)
 	ASSERT_EQ(0, kvmi_counters(&self->m, 0)->bad_replies);
 
 	/* The next call runs the guest's code again. */
-	start(_metadata, self);
+	kvmi_runner_start(&self->r, self->vcpu);
 	next_event(_metadata, self, CODE_GVA, KVMI_PAGE_ACCESS_X);
 	set_access(_metadata, self->fd, CODE_GPA, R_W | KVMI_PAGE_ACCESS_X);
 	reply(self, KVMI_ACTION_RETRY);
@@ -328,7 +294,7 @@ TEST_F(ctx, read_of_a_read_modify_write)
 	uint64_t tool = TOOL_DATA;
 
 	set_access(_metadata, self->fd, DATA_GPA, R_X);
-	start(_metadata, self);
+	kvmi_runner_start(&self->r, self->vcpu);
 	next_event(_metadata, self, (uint64_t)rmw_insn, KVMI_PAGE_ACCESS_W);
 	ASSERT_EQ(OLD_DATA, *(uint64_t *)self->hva);
 	reply_ctx(self, KVMI_PF_CTX_READ, &tool, sizeof(tool), NULL, 0, NULL);
@@ -354,10 +320,10 @@ TEST_F(ctx, read_of_a_locked_rmw_that_differs_is_retried)
 	uint64_t tool = TOOL_DATA;
 
 	memcpy(self->hva + PAGE_SIZE, code_lock_add, sizeof(code_lock_add));
-	start(_metadata, self);
+	kvmi_runner_start(&self->r, self->vcpu);
 	ASSERT_EQ(OLD_DATA + ADDEND, joined_sync(_metadata, self));
 	set_access(_metadata, self->fd, DATA_GPA, R_X);
-	start(_metadata, self);
+	kvmi_runner_start(&self->r, self->vcpu);
 	next_event(_metadata, self, CODE_GVA, KVMI_PAGE_ACCESS_W);
 	reply_ctx(self, KVMI_PF_CTX_READ, &tool, sizeof(tool), NULL, 0, NULL);
 	next_event(_metadata, self, CODE_GVA, KVMI_PAGE_ACCESS_W);
@@ -382,7 +348,7 @@ TEST_F(ctx, with_registers)
 	unsigned int i;
 
 	set_access(_metadata, self->fd, DATA_GPA, R_X);
-	start(_metadata, self);
+	kvmi_runner_start(&self->r, self->vcpu);
 	ev = next_event(_metadata, self, (uint64_t)rmw_insn,
 			KVMI_PAGE_ACCESS_W);
 	regs = ev->regs;
@@ -448,7 +414,7 @@ TEST_F(ctx, malformed_is_invalid)
 		ASSERT_EQ(i + 1, kvmi_counters(&self->m, 0)->bad_replies);
 		reply(self, KVMI_ACTION_ALLOW);
 		ASSERT_EQ(0x42, joined_sync(_metadata, self));
-		start(_metadata, self);
+		kvmi_runner_start(&self->r, self->vcpu);
 	}
 	/* A good one after all that. */
 	next_event(_metadata, self, CODE_GVA, KVMI_PAGE_ACCESS_X);

@@ -55,32 +55,6 @@ static void other_code(void)
 	GUEST_DONE();
 }
 
-struct runner {
-	struct kvm_vcpu *vcpu;
-	pthread_t thread;
-	bool joined;
-	int ret;
-	uint32_t exit_reason;
-	uint64_t ucall;
-	uint64_t arg;
-};
-
-static void *runner_fn(void *arg)
-{
-	struct runner *r = arg;
-	struct ucall uc;
-
-	r->ret = __vcpu_run(r->vcpu);
-	r->exit_reason = r->vcpu->run->exit_reason;
-	if (r->ret || r->exit_reason != KVM_EXIT_IO)
-		return NULL;
-	r->ucall = get_ucall(r->vcpu, &uc);
-	if (r->ucall == UCALL_ABORT)
-		REPORT_GUEST_ASSERT(uc);
-	r->arg = uc.args[1];
-	return NULL;
-}
-
 FIXTURE(pf) {
 	struct kvm_vm *vm;
 	struct kvm_vcpu *vcpu;
@@ -89,7 +63,7 @@ FIXTURE(pf) {
 	int notify;
 	int kick;
 	uint8_t *hva;
-	struct runner r;
+	struct kvmi_runner r;
 };
 
 KVMI_TRANSPORT_VARIANTS(pf);
@@ -123,7 +97,7 @@ FIXTURE_TEARDOWN(pf)
 	if (self->fd >= 0)
 		close(self->fd);
 	if (!self->r.joined)
-		pthread_join(self->r.thread, NULL);
+		kvmi_runner_join(&self->r);
 	close(self->notify);
 	close(self->kick);
 	kvm_vm_free(self->vm);
@@ -166,30 +140,15 @@ static uint8_t get_access(struct __test_metadata *_metadata, int fd,
 	return e.access;
 }
 
-static void start(struct __test_metadata *_metadata, FIXTURE_DATA(pf) *self)
-{
-	memset(&self->r, 0, sizeof(self->r));
-	self->r.vcpu = self->vcpu;
-	self->r.joined = false;
-	ASSERT_EQ(0, pthread_create(&self->r.thread, NULL, runner_fn,
-				    &self->r));
-}
-
-static void join(FIXTURE_DATA(pf) *self)
-{
-	pthread_join(self->r.thread, NULL);
-	self->r.joined = true;
-}
-
 /* Run the vCPU to its next GUEST_SYNC, return its value. */
 static uint64_t run_sync(struct __test_metadata *_metadata,
 			 FIXTURE_DATA(pf) *self)
 {
-	start(_metadata, self);
-	join(self);
+	kvmi_runner_start(&self->r, self->vcpu);
+	kvmi_runner_join(&self->r);
 	EXPECT_EQ(0, self->r.ret);
 	EXPECT_EQ(UCALL_SYNC, self->r.ucall);
-	return self->r.arg;
+	return self->r.args[1];
 }
 
 static void reply(FIXTURE_DATA(pf) *self, uint32_t s, uint8_t action)
@@ -199,10 +158,10 @@ static void reply(FIXTURE_DATA(pf) *self, uint32_t s, uint8_t action)
 }
 
 #define ASSERT_SYNC(self, value) do {				\
-	join(self);						\
+	kvmi_runner_join(&(self)->r);				\
 	ASSERT_EQ(0, (self)->r.ret);				\
 	ASSERT_EQ(UCALL_SYNC, (self)->r.ucall);			\
-	ASSERT_EQ((value), (self)->r.arg);			\
+	ASSERT_EQ((value), (self)->r.args[1]);			\
 } while (0)
 
 static uint64_t data_word(FIXTURE_DATA(pf) *self)
@@ -325,7 +284,7 @@ static uint32_t start_write(struct __test_metadata *_metadata,
 	set_access(_metadata, self->fd, DATA_GPA,
 		   KVMI_PAGE_ACCESS_R | KVMI_PAGE_ACCESS_X);
 	kvmi_control_events(self->fd, 0, KVMI_EVENT_PAGE_FAULT, 1);
-	start(_metadata, self);
+	kvmi_runner_start(&self->r, self->vcpu);
 	s = kvmi_wait_event(&self->m, 0, self->notify, 0);
 	EXPECT_EQ(KVMI_EVENT_PAGE_FAULT, ev->id);
 	EXPECT_EQ(DATA_GPA, ev->data.page_fault.gpa);
@@ -393,7 +352,7 @@ TEST_F(pf, crash_exits_to_vmm)
 	struct kvm_regs regs;
 
 	reply(self, s, KVMI_ACTION_CRASH);
-	join(self);
+	kvmi_runner_join(&self->r);
 	ASSERT_EQ(0, self->r.ret);
 	ASSERT_EQ(KVM_EXIT_SYSTEM_EVENT, self->r.exit_reason);
 	ASSERT_EQ(KVM_SYSTEM_EVENT_CRASH, self->vcpu->run->system_event.type);
@@ -447,7 +406,7 @@ TEST_F(pf, exec_retry_after_lifting)
 	set_access(_metadata, self->fd, CODE_GPA,
 		   KVMI_PAGE_ACCESS_R | KVMI_PAGE_ACCESS_W);
 	kvmi_control_events(self->fd, 0, KVMI_EVENT_PAGE_FAULT, 1);
-	start(_metadata, self);
+	kvmi_runner_start(&self->r, self->vcpu);
 	s = kvmi_wait_event(&self->m, 0, self->notify, 0);
 	ASSERT_EQ(KVMI_EVENT_PAGE_FAULT, ev->id);
 	ASSERT_EQ(CODE_GPA, ev->data.page_fault.gpa & ~(PAGE_SIZE - 1));
@@ -469,7 +428,7 @@ TEST_F(pf, exec_allow_each_instruction)
 	set_access(_metadata, self->fd, CODE_GPA,
 		   KVMI_PAGE_ACCESS_R | KVMI_PAGE_ACCESS_W);
 	kvmi_control_events(self->fd, 0, KVMI_EVENT_PAGE_FAULT, 1);
-	start(_metadata, self);
+	kvmi_runner_start(&self->r, self->vcpu);
 	s = kvmi_wait_event(&self->m, 0, self->notify, 0);
 	ASSERT_EQ(CODE_GVA, ev->regs.rip);
 	ASSERT_EQ(KVMI_PAGE_ACCESS_X, ev->data.page_fault.access);

@@ -66,32 +66,6 @@ static void guest_code(void)
 	GUEST_DONE();
 }
 
-struct runner {
-	struct kvm_vcpu *vcpu;
-	pthread_t thread;
-	bool joined;
-	int ret;
-	uint64_t ucall;
-	uint64_t args[2];
-	uint64_t rip;
-};
-
-static void *runner_fn(void *arg)
-{
-	struct runner *r = arg;
-	struct ucall uc;
-
-	r->ret = __vcpu_run(r->vcpu);
-	if (r->ret || r->vcpu->run->exit_reason != KVM_EXIT_IO)
-		return NULL;
-	r->ucall = get_ucall(r->vcpu, &uc);
-	if (r->ucall == UCALL_ABORT)
-		REPORT_GUEST_ASSERT(uc);
-	r->args[0] = uc.args[0];
-	r->args[1] = uc.args[1];
-	return NULL;
-}
-
 FIXTURE(ss) {
 	struct kvm_vm *vm;
 	struct kvm_vcpu *vcpu;
@@ -99,7 +73,7 @@ FIXTURE(ss) {
 	struct kvmi_maps m;
 	int notify;
 	int kick;
-	struct runner r;
+	struct kvmi_runner r;
 	uint32_t seq;
 	bool guest_tf;	/* the guest may have set TF itself */
 };
@@ -135,7 +109,7 @@ FIXTURE_TEARDOWN(ss)
 	if (self->fd >= 0)
 		close(self->fd);
 	if (!self->r.joined)
-		pthread_join(self->r.thread, NULL);
+		kvmi_runner_join(&self->r);
 	close(self->notify);
 	close(self->kick);
 	kvm_vm_free(self->vm);
@@ -147,11 +121,7 @@ static void start_bp(struct __test_metadata *_metadata, FIXTURE_DATA(ss) *self)
 	struct kvmi_event *ev = kvmi_event_slot(&self->m, 0);
 
 	kvmi_control_events(self->fd, 0, KVMI_EVENT_BREAKPOINT, 1);
-	memset(&self->r, 0, sizeof(self->r));
-	self->r.vcpu = self->vcpu;
-	ASSERT_EQ(0, pthread_create(&self->r.thread, NULL, runner_fn,
-				    &self->r));
-	self->r.joined = false;
+	kvmi_runner_start(&self->r, self->vcpu);
 	self->seq = kvmi_wait_event(&self->m, 0, self->notify, 0);
 	ASSERT_EQ(KVMI_EVENT_BREAKPOINT, ev->id);
 	ASSERT_EQ((uint64_t)ss_bp, ev->regs.rip);
@@ -191,8 +161,7 @@ static void finish(struct __test_metadata *_metadata, FIXTURE_DATA(ss) *self)
 
 	kvmi_send_reply(&self->m, 0, self->seq, ev->id, KVMI_ACTION_CONTINUE,
 			0, NULL, self->kick);
-	pthread_join(self->r.thread, NULL);
-	self->r.joined = true;
+	kvmi_runner_join(&self->r);
 	ASSERT_EQ(0, self->r.ret);
 	ASSERT_EQ(UCALL_SYNC, self->r.ucall);
 	/* The guest's PUSHF didn't see the introspection's TF. */
@@ -201,7 +170,7 @@ static void finish(struct __test_metadata *_metadata, FIXTURE_DATA(ss) *self)
 	ASSERT_EQ(1, self->r.args[1]);
 	memset(&self->r, 0, sizeof(self->r));
 	self->r.vcpu = self->vcpu;
-	runner_fn(&self->r);
+	kvmi_runner_fn(&self->r);
 	ASSERT_EQ(UCALL_SYNC, self->r.ucall);
 	ASSERT_EQ((uint64_t)gs_2, self->r.args[1]);
 }

@@ -75,42 +75,6 @@ static void guest_count(void)
 }
 
 /* One KVM_RUN on a thread, and the sync it ended with. */
-struct runner {
-	struct kvm_vcpu *vcpu;
-	pthread_t thread;
-	int ret;
-	uint64_t ucall;
-	uint64_t args[2];
-};
-
-static void *runner_fn(void *arg)
-{
-	struct runner *r = arg;
-	struct ucall uc;
-
-	r->ret = __vcpu_run(r->vcpu);
-	if (r->ret || r->vcpu->run->exit_reason != KVM_EXIT_IO)
-		return NULL;
-	r->ucall = get_ucall(r->vcpu, &uc);
-	if (r->ucall == UCALL_ABORT)
-		REPORT_GUEST_ASSERT(uc);
-	r->args[0] = uc.args[0];
-	r->args[1] = uc.args[1];
-	return NULL;
-}
-
-static void runner_start(struct runner *r, struct kvm_vcpu *vcpu)
-{
-	memset(r, 0, sizeof(*r));
-	r->vcpu = vcpu;
-	TEST_ASSERT(!pthread_create(&r->thread, NULL, runner_fn, r),
-		    "pthread_create");
-}
-
-static void runner_join(struct runner *r)
-{
-	pthread_join(r->thread, NULL);
-}
 
 /* One KVM_RUN of vCPU 1 on this thread: returns the count it synced. */
 static uint64_t run_counter(struct kvm_vcpu *vcpu)
@@ -346,7 +310,7 @@ FIXTURE(f) {								\
 	int fd;		/* the introspection fd */			\
 	int s;		/* the tool's end of the socket */		\
 	struct kvmi_maps m;						\
-	struct runner r;						\
+	struct kvmi_runner r;						\
 };									\
 FIXTURE_SETUP(f)							\
 {									\
@@ -575,7 +539,7 @@ TEST_F(sock, hypercall_round_trip)
 	int i;
 
 	for (i = 0; i < 3; i++) {
-		runner_start(&self->r, self->vcpu[0]);
+		kvmi_runner_start(&self->r, self->vcpu[0]);
 		seq = sock_wait_event(self->s, 0, &ev);
 		ASSERT_EQ(KVMI_EVENT_HYPERCALL, ev.id);
 		ASSERT_EQ(ARG0, ev.regs.rbx);
@@ -593,7 +557,7 @@ TEST_F(sock, hypercall_round_trip)
 		regs.rbx = 0x5678;
 		sock_reply(self->s, 0, seq, KVMI_EVENT_HYPERCALL,
 			   KVMI_ACTION_CONTINUE, &regs);
-		runner_join(&self->r);
+		kvmi_runner_join(&self->r);
 		ASSERT_GUEST_SAW(&self->r, 0x1234 + i, 0x5678);
 	}
 	ASSERT_EQ(3, cnt->events);
@@ -611,16 +575,16 @@ TEST_F(sock, invalid_reply_gets_the_default_action)
 	struct kvmi_event ev;
 	uint32_t seq;
 
-	runner_start(&self->r, self->vcpu[0]);
+	kvmi_runner_start(&self->r, self->vcpu[0]);
 	seq = sock_wait_event(self->s, 0, &ev);
 	sock_reply(self->s, 0, seq, KVMI_EVENT_BREAKPOINT,
 		   KVMI_ACTION_CONTINUE, NULL);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 	ASSERT_EQ(1, cnt->bad_replies);
 
 	/* A failing command is an error in its result. */
-	runner_start(&self->r, self->vcpu[0]);
+	kvmi_runner_start(&self->r, self->vcpu[0]);
 	seq = sock_wait_event(self->s, 0, &ev);
 	sock_vcpu_cmd(self->s, 0, seq, 0x7f, NULL, &res);
 	ASSERT_EQ(-EOPNOTSUPP, res.error);
@@ -629,7 +593,7 @@ TEST_F(sock, invalid_reply_gets_the_default_action)
 	ASSERT_EQ(-ESRCH, res.error);
 	sock_reply(self->s, 0, seq, KVMI_EVENT_HYPERCALL,
 		   KVMI_ACTION_CONTINUE, NULL);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 }
 
@@ -643,7 +607,7 @@ TEST_F(sock, one_vcpu_waits_the_other_runs)
 	int i;
 
 	sock_control_events(self->s, 1, KVMI_EVENT_HYPERCALL, false);
-	runner_start(&self->r, self->vcpu[0]);
+	kvmi_runner_start(&self->r, self->vcpu[0]);
 	seq = sock_wait_event(self->s, 0, &ev);
 
 	prev = run_counter(self->vcpu[1]);
@@ -657,7 +621,7 @@ TEST_F(sock, one_vcpu_waits_the_other_runs)
 
 	sock_reply(self->s, 0, seq, KVMI_EVENT_HYPERCALL,
 		   KVMI_ACTION_CONTINUE, NULL);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 }
 
@@ -665,14 +629,14 @@ TEST_F(sock, one_vcpu_waits_the_other_runs)
 TEST_F(sock, two_vcpus_in_events)
 {
 	struct kvmi_event ev0 = {}, ev1 = {}, ev;
-	struct runner r1;
+	struct kvmi_runner r1;
 	uint32_t s0, s1;
 	int i;
 
 	/* vCPU 1 runs the hypercall loop too. */
 	vcpu_arch_set_entry_point(self->vcpu[1], guest_hc);
-	runner_start(&self->r, self->vcpu[0]);
-	runner_start(&r1, self->vcpu[1]);
+	kvmi_runner_start(&self->r, self->vcpu[0]);
+	kvmi_runner_start(&r1, self->vcpu[1]);
 	for (i = 0; i < 2; i++) {
 		struct kvmi_msg_hdr hdr;
 
@@ -690,11 +654,11 @@ TEST_F(sock, two_vcpus_in_events)
 
 	sock_reply(self->s, 1, s1, KVMI_EVENT_HYPERCALL,
 		   KVMI_ACTION_CONTINUE, NULL);
-	runner_join(&r1);
+	kvmi_runner_join(&r1);
 	ASSERT_GUEST_SAW(&r1, 0, ARG0);
 	sock_reply(self->s, 0, s0, KVMI_EVENT_HYPERCALL,
 		   KVMI_ACTION_CONTINUE, NULL);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 }
 
@@ -710,14 +674,14 @@ TEST_F(sock, late_replies_are_ignored)
 	struct kvmi_pause_vcpu pv = { .vcpu = 1 };
 	struct kvmi_check chk = { .id = KVMI_CMD_GET_REGISTERS };
 	struct kvmi_event ev;
-	struct runner r1;
+	struct kvmi_runner r1;
 	uint32_t seq;
 
 	/* The deadline ends the event before the tool replies. */
 	ASSERT_EQ(0, ioctl(self->vm->fd, KVM_INTROSPECTION_SET_DEADLINE, &dl));
-	runner_start(&self->r, self->vcpu[0]);
+	kvmi_runner_start(&self->r, self->vcpu[0]);
 	seq = sock_wait_event(self->s, 0, &ev);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_EQ(0, self->r.ret);
 	ASSERT_EQ(UCALL_SYNC, self->r.ucall);
 	ASSERT_EQ(1, cnt->deadlines);
@@ -732,11 +696,11 @@ TEST_F(sock, late_replies_are_ignored)
 	/* UNPAUSE ends the PAUSE event; the reply to it comes after. */
 	ASSERT_EQ(0, sock_vm_cmd(self->s, KVMI_CMD_PAUSE_VCPU, &pv,
 				 sizeof(pv)));
-	runner_start(&r1, self->vcpu[1]);
+	kvmi_runner_start(&r1, self->vcpu[1]);
 	seq = sock_wait_event(self->s, 1, &ev);
 	ASSERT_EQ(KVMI_EVENT_PAUSE, ev.id);
 	ASSERT_EQ(0, sock_vm_cmd(self->s, KVMI_CMD_UNPAUSE, &pv, sizeof(pv)));
-	runner_join(&r1);
+	kvmi_runner_join(&r1);
 	ASSERT_EQ(0, r1.ret);
 	ASSERT_EQ(UCALL_SYNC, r1.ucall);
 	ASSERT_EQ(KVMI_DONE_UNPAUSE, kvmi_vcpu_state(&self->m, 1)->done_reason);
@@ -744,11 +708,11 @@ TEST_F(sock, late_replies_are_ignored)
 		   NULL);
 
 	/* Still connected: an event and its reply. */
-	runner_start(&self->r, self->vcpu[0]);
+	kvmi_runner_start(&self->r, self->vcpu[0]);
 	seq = sock_wait_event(self->s, 0, &ev);
 	sock_reply(self->s, 0, seq, KVMI_EVENT_HYPERCALL,
 		   KVMI_ACTION_CONTINUE, NULL);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 	ASSERT_EQ(1, cnt->replies);
 }
@@ -799,15 +763,15 @@ TEST_F(sock, full_socket_and_signals)
 			  sizeof(in), NULL, 0);
 
 	/* The event is raised while the socket is full. */
-	runner_start(&self->r, self->vcpu[0]);
+	kvmi_runner_start(&self->r, self->vcpu[0]);
 	while (!__atomic_load_n(&cnt->events, __ATOMIC_ACQUIRE))
 		usleep(1000);
 	for (i = 0; i < 3; i++) {
 		if (i)
-			runner_start(&self->r, self->vcpu[0]);
+			kvmi_runner_start(&self->r, self->vcpu[0]);
 		usleep(10000);
 		pthread_kill(self->r.thread, SIGUSR1);
-		runner_join(&self->r);
+		kvmi_runner_join(&self->r);
 		ASSERT_EQ(-1, self->r.ret);
 		ASSERT_EQ(0, ioctl(self->fd, KVMI_IOCTL_GET_VERSION, &ver));
 	}
@@ -839,10 +803,10 @@ TEST_F(sock, full_socket_and_signals)
 	ASSERT_EQ(1, events);
 
 	/* KVM_RUN resumes the wait; the reply ends it. */
-	runner_start(&self->r, self->vcpu[0]);
+	kvmi_runner_start(&self->r, self->vcpu[0]);
 	sock_reply(self->s, 0, seq, KVMI_EVENT_HYPERCALL,
 		   KVMI_ACTION_CONTINUE, NULL);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 	ASSERT_EQ(1, cnt->events);
 	ASSERT_EQ(1, cnt->replies);
@@ -855,7 +819,7 @@ TEST_F(sock, unhook)
 	struct kvmi_msg_hdr hdr;
 	struct kvmi_event ev;
 
-	runner_start(&self->r, self->vcpu[0]);
+	kvmi_runner_start(&self->r, self->vcpu[0]);
 	sock_wait_event(self->s, 0, &ev);
 
 	ASSERT_EQ(-1, ioctl(self->vm->fd, KVM_INTROSPECTION_UNHOOK, &uh));
@@ -867,7 +831,7 @@ TEST_F(sock, unhook)
 	uh.flags = KVMI_UNHOOK_FORCE;
 	ASSERT_EQ(0, ioctl(self->vm->fd, KVM_INTROSPECTION_UNHOOK, &uh));
 	sock_expect_eof(self->s);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 }
 
@@ -877,12 +841,12 @@ TEST_F(sock, fd_close_closes_the_connection)
 	struct kvmi_event ev;
 	int fd;
 
-	runner_start(&self->r, self->vcpu[0]);
+	kvmi_runner_start(&self->r, self->vcpu[0]);
 	sock_wait_event(self->s, 0, &ev);
 	kvmi_unmap_all(&self->m);
 	close(self->fd);
 	sock_expect_eof(self->s);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 
 	fd = kvmi_open(self->vm);
@@ -1019,7 +983,7 @@ TEST_F(bad, malformed)
 	uint32_t seq;
 	int sv[2], fd;
 
-	runner_start(&self->r, self->vcpu[0]);
+	kvmi_runner_start(&self->r, self->vcpu[0]);
 	seq = sock_wait_event(self->s, 0, &ev);
 	rp.seq = seq;
 	rp.event = KVMI_EVENT_HYPERCALL;
@@ -1101,14 +1065,14 @@ TEST_F(bad, malformed)
 		 */
 		ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
 		pthread_kill(self->r.thread, SIGUSR1);
-		runner_join(&self->r);
+		kvmi_runner_join(&self->r);
 		ASSERT_EQ(-1, self->r.ret);
 		c.event = seq;
 		sock_send(self->s, KVMI_MSG_VCPU_COMMAND, 1, 0, &c, sizeof(c),
 			  NULL, 0);
 		sock_send(self->s, KVMI_MSG_VCPU_COMMAND, 2, 0, &c, sizeof(c),
 			  NULL, 0);
-		runner_start(&self->r, self->vcpu[0]);
+		kvmi_runner_start(&self->r, self->vcpu[0]);
 		break;
 	case BAD_TOOL_CLOSE:
 		close(self->s);
@@ -1121,7 +1085,7 @@ TEST_F(bad, malformed)
 
 	if (self->s >= 0)
 		sock_expect_eof(self->s);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 
 	/* Detached: the kernel ended the introspection. */
@@ -1129,8 +1093,8 @@ TEST_F(bad, malformed)
 	ASSERT_EQ(ENODEV, errno);
 
 	/* The guest runs on: no event, the hypercall is KVM's again. */
-	runner_start(&self->r, self->vcpu[0]);
-	runner_join(&self->r);
+	kvmi_runner_start(&self->r, self->vcpu[0]);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, ENOSYS_RET, ARG0);
 	prev = run_counter(self->vcpu[1]);
 	n = run_counter(self->vcpu[1]);
@@ -1150,11 +1114,11 @@ TEST_F(bad, malformed)
 	kvmi_map_all(self->fd, &self->m);
 	sock_set_timeout(self->s);
 	sock_control_events(self->s, 0, KVMI_EVENT_HYPERCALL, true);
-	runner_start(&self->r, self->vcpu[0]);
+	kvmi_runner_start(&self->r, self->vcpu[0]);
 	seq = sock_wait_event(self->s, 0, &ev);
 	sock_reply(self->s, 0, seq, KVMI_EVENT_HYPERCALL,
 		   KVMI_ACTION_CONTINUE, NULL);
-	runner_join(&self->r);
+	kvmi_runner_join(&self->r);
 	ASSERT_GUEST_SAW(&self->r, 0, ARG0);
 }
 

@@ -26,24 +26,6 @@ static void guest_code(void)
 	}
 }
 
-struct runner {
-	struct kvm_vcpu *vcpu;
-	pthread_t thread;
-	int ret;
-	uint64_t ucall;
-};
-
-static void *runner_fn(void *arg)
-{
-	struct runner *r = arg;
-	struct ucall uc;
-
-	r->ret = __vcpu_run(r->vcpu);
-	if (!r->ret && r->vcpu->run->exit_reason == KVM_EXIT_IO)
-		r->ucall = get_ucall(r->vcpu, &uc);
-	return NULL;
-}
-
 /* Read @n elements of the vCPU stat @name; NOT_FOUND if it isn't there. */
 static void vcpu_stat(struct kvm_vcpu *vcpu, const char *name,
 		      uint64_t *data, size_t n)
@@ -138,17 +120,17 @@ static void close_introspection(FIXTURE_DATA(stats) *self)
 static uint32_t one_event(struct __test_metadata *_metadata,
 			  FIXTURE_DATA(stats) *self, uint8_t action)
 {
-	struct runner r = { .vcpu = self->vcpu };
+	struct kvmi_runner r;
 	uint32_t last = kvmi_event_slot(&self->m, 0)->seq;
 	uint32_t s;
 
-	ASSERT_EQ(0, pthread_create(&r.thread, NULL, runner_fn, &r));
+	kvmi_runner_start(&r, self->vcpu);
 	s = kvmi_wait_event(&self->m, 0, -1, last);
 	ASSERT_EQ(0, kvmi_run_cmd(&self->m, 0, KVMI_CMD_GET_REGISTERS, NULL,
 				  self->kick));
 	kvmi_send_reply(&self->m, 0, s, KVMI_EVENT_HYPERCALL, action, 0,
 			NULL, self->kick);
-	pthread_join(r.thread, NULL);
+	kvmi_runner_join(&r);
 	ASSERT_EQ(0, r.ret);
 	ASSERT_EQ(UCALL_SYNC, r.ucall);
 	return s;
@@ -195,17 +177,17 @@ TEST_F(stats, vcpu_counters_cumulative)
 TEST_F(stats, vm_counters)
 {
 	struct kvmi_unhook uh = { .flags = KVMI_UNHOOK_FORCE };
-	struct runner r = { .vcpu = self->vcpu };
+	struct kvmi_runner r;
 
 	ASSERT_EQ(0, vm_stat1(self->vm, "kvmi_opens"));
 	open_introspection(self);
 	ASSERT_EQ(1, vm_stat1(self->vm, "kvmi_opens"));
 
 	/* Forced unhook with the vCPU waiting: it is released. */
-	ASSERT_EQ(0, pthread_create(&r.thread, NULL, runner_fn, &r));
+	kvmi_runner_start(&r, self->vcpu);
 	kvmi_wait_event(&self->m, 0, -1, 0);
 	ASSERT_EQ(0, ioctl(self->vm->fd, KVM_INTROSPECTION_UNHOOK, &uh));
-	pthread_join(r.thread, NULL);
+	kvmi_runner_join(&r);
 	ASSERT_EQ(0, r.ret);
 	ASSERT_EQ(1, vm_stat1(self->vm, "kvmi_unhooks"));
 	ASSERT_EQ(1, vm_stat1(self->vm, "kvmi_forced_unhooks"));

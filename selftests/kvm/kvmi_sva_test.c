@@ -142,28 +142,6 @@ static int unmap1(int fd, void *addr)
 	return sva(fd, false, &e, 1, NULL) ? -errno : 0;
 }
 
-struct runner {
-	struct kvm_vcpu *vcpu;
-	pthread_t thread;
-	bool joined;
-	int ret;
-	uint64_t ucall;
-};
-
-static void *runner_fn(void *arg)
-{
-	struct runner *r = arg;
-	struct ucall uc;
-
-	r->ret = __vcpu_run(r->vcpu);
-	if (r->ret || r->vcpu->run->exit_reason != KVM_EXIT_IO)
-		return NULL;
-	r->ucall = get_ucall(r->vcpu, &uc);
-	if (r->ucall == UCALL_ABORT)
-		REPORT_GUEST_ASSERT(uc);
-	return NULL;
-}
-
 /* Reserve a few huge pages if there are none; false if impossible. */
 static bool have_huge_pages(void)
 {
@@ -199,7 +177,7 @@ FIXTURE(sva) {
 	uint8_t *hva;
 	uint8_t *win;
 	size_t win_size;
-	struct runner r;
+	struct kvmi_runner r;
 };
 
 FIXTURE_VARIANT(sva) {
@@ -257,7 +235,7 @@ FIXTURE_SETUP(sva)
 FIXTURE_TEARDOWN(sva)
 {
 	if (!self->r.joined)
-		pthread_join(self->r.thread, NULL);
+		kvmi_runner_join(&self->r);
 	if (self->win && self->win != MAP_FAILED)
 		munmap(self->win, self->win_size);
 	if (self->fd >= 0)
@@ -271,17 +249,12 @@ static void start(struct __test_metadata *_metadata, FIXTURE_DATA(sva) *self,
 {
 	op = guest_op;
 	sync_global_to_guest(self->vm, op);
-	memset(&self->r, 0, sizeof(self->r));
-	self->r.vcpu = self->vcpu;
-	self->r.joined = false;
-	ASSERT_EQ(0, pthread_create(&self->r.thread, NULL, runner_fn,
-				    &self->r));
+	kvmi_runner_start(&self->r, self->vcpu);
 }
 
 static void join(struct __test_metadata *_metadata, FIXTURE_DATA(sva) *self)
 {
-	pthread_join(self->r.thread, NULL);
-	self->r.joined = true;
+	kvmi_runner_join(&self->r);
 	ASSERT_EQ(0, self->r.ret);
 	ASSERT_EQ(UCALL_SYNC, self->r.ucall);
 }

@@ -92,38 +92,12 @@ again:
 	goto again;
 }
 
-struct runner {
-	struct kvm_vcpu *vcpu;
-	pthread_t thread;
-	int ret;
-	uint32_t exit_reason;
-	uint64_t ucall;
-	uint64_t args[3];
-};
-
-static void *runner_fn(void *arg)
-{
-	struct runner *r = arg;
-	struct ucall uc;
-
-	r->ret = __vcpu_run(r->vcpu);
-	r->exit_reason = r->vcpu->run->exit_reason;
-	if (r->ret || r->exit_reason != KVM_EXIT_IO)
-		return NULL;
-	r->ucall = get_ucall(r->vcpu, &uc);
-	if (r->ucall == UCALL_ABORT)
-		REPORT_GUEST_ASSERT(uc);
-	memcpy(r->args, uc.args, sizeof(r->args));
-	return NULL;
-}
-
 FIXTURE(trap) {
 	struct kvm_vm *vm;
 	struct kvm_vcpu *vcpu;
 	int fd;
 	struct kvmi_maps m;
-	struct runner r;
-	bool started;
+	struct kvmi_runner r;
 	uint32_t seq;
 };
 
@@ -138,17 +112,17 @@ FIXTURE_SETUP(trap)
 	kvmi_map_all(self->fd, &self->m);
 	__atomic_or_fetch(&kvmi_tool_state(&self->m, 0)->flags,
 			  KVMI_TOOL_POLLING, __ATOMIC_RELAXED);
-	self->r.vcpu = self->vcpu;
+	self->r.joined = true;
 }
 
 FIXTURE_TEARDOWN(trap)
 {
 	/* Whatever the test left pending: its default action. */
-	if (self->started) {
+	if (!self->r.joined) {
 		kvmi_control_events(self->fd, 0, KVMI_EVENT_TRAP, 0);
 		close(self->fd);
 		self->fd = -1;
-		pthread_join(self->r.thread, NULL);
+		kvmi_runner_join(&self->r);
 	}
 	kvmi_unmap_all(&self->m);
 	if (self->fd >= 0)
@@ -163,8 +137,7 @@ static void start(FIXTURE_DATA(trap) *self, int what, bool trap)
 	sync_global_to_guest(self->vm, scenario);
 	if (trap)
 		kvmi_control_events(self->fd, 0, KVMI_EVENT_TRAP, 1);
-	self->started = true;
-	pthread_create(&self->r.thread, NULL, runner_fn, &self->r);
+	kvmi_runner_start(&self->r, self->vcpu);
 }
 
 /* Wait for the next event, which must be @id; returns its slot. */
@@ -196,8 +169,7 @@ static void reply(FIXTURE_DATA(trap) *self, uint16_t id, uint8_t action,
 static void finish(struct __test_metadata *_metadata,
 		   FIXTURE_DATA(trap) *self)
 {
-	pthread_join(self->r.thread, NULL);
-	self->started = false;
+	kvmi_runner_join(&self->r);
 	ASSERT_EQ(0, self->r.ret);
 	ASSERT_EQ(UCALL_SYNC, self->r.ucall);
 }
@@ -426,8 +398,7 @@ TEST_F(trap, crash)
 	start(self, GUEST_UD, true);
 	next_event(_metadata, self, KVMI_EVENT_TRAP);
 	reply(self, KVMI_EVENT_TRAP, KVMI_ACTION_CRASH, NULL, NULL);
-	pthread_join(self->r.thread, NULL);
-	self->started = false;
+	kvmi_runner_join(&self->r);
 	ASSERT_EQ(0, self->r.ret);
 	ASSERT_EQ(KVM_EXIT_SYSTEM_EVENT, self->r.exit_reason);
 	ASSERT_EQ(KVM_SYSTEM_EVENT_CRASH, self->vcpu->run->system_event.type);

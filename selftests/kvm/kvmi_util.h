@@ -17,12 +17,14 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <linux/kvmi.h>
 
 #include "kvm_util.h"
 #include "test_util.h"
+#include "ucall_common.h"
 
 /* Skip the test on a kernel without kvmi-ring. */
 #define KVMI_REQUIRE() TEST_REQUIRE(kvm_has_cap(KVM_CAP_INTROSPECTION))
@@ -439,6 +441,58 @@ static inline void kvmi_wait_done(struct kvmi_maps *m, uint32_t i,
 
 	while (__atomic_load_n(&vs->done_seq, __ATOMIC_ACQUIRE) != seq)
 		;
+}
+
+/*
+ * A thread that runs a vCPU once (one KVM_RUN) while the test plays the
+ * tool, and records how it returned. A guest assertion fails the test.
+ */
+struct kvmi_runner {
+	struct kvm_vcpu *vcpu;
+	pthread_t thread;
+	bool joined;		/* kvmi_runner_join() done */
+	int ret;		/* KVM_RUN's return value */
+	int err;		/* its errno */
+	uint32_t exit_reason;
+	uint64_t ucall;		/* UCALL_* if it exited for a ucall */
+	uint64_t args[3];	/* the ucall's first arguments */
+	pid_t tid;		/* the thread's id, set before KVM_RUN */
+};
+
+/* One KVM_RUN of @arg's vCPU; the body of the runner's thread. */
+static inline void *kvmi_runner_fn(void *arg)
+{
+	struct kvmi_runner *r = arg;
+	struct ucall uc;
+
+	__atomic_store_n(&r->tid, syscall(SYS_gettid), __ATOMIC_RELEASE);
+	r->ret = __vcpu_run(r->vcpu);
+	r->err = errno;
+	r->exit_reason = r->vcpu->run->exit_reason;
+	if (r->ret || r->exit_reason != KVM_EXIT_IO)
+		return NULL;
+	r->ucall = get_ucall(r->vcpu, &uc);
+	if (r->ucall == UCALL_ABORT)
+		REPORT_GUEST_ASSERT(uc);
+	memcpy(r->args, uc.args, sizeof(r->args));
+	return NULL;
+}
+
+/* Clear @r and run @vcpu once on a new thread. */
+static inline void kvmi_runner_start(struct kvmi_runner *r,
+				     struct kvm_vcpu *vcpu)
+{
+	memset(r, 0, sizeof(*r));
+	r->vcpu = vcpu;
+	TEST_ASSERT(!pthread_create(&r->thread, NULL, kvmi_runner_fn, r),
+		    "pthread_create");
+}
+
+/* Wait for the KVM_RUN of kvmi_runner_start() to return. */
+static inline void kvmi_runner_join(struct kvmi_runner *r)
+{
+	pthread_join(r->thread, NULL);
+	r->joined = true;
 }
 
 /* Pass a file descriptor over a unix socket (SCM_RIGHTS). */

@@ -33,36 +33,12 @@ static void guest_code(void)
 	GUEST_DONE();
 }
 
-struct runner {
-	struct kvm_vcpu *vcpu;
-	pthread_t thread;
-	int ret;
-	uint64_t ucall;
-	uint64_t args[2];
-};
-
-static void *runner_fn(void *arg)
-{
-	struct runner *r = arg;
-	struct ucall uc;
-
-	r->ret = __vcpu_run(r->vcpu);
-	if (r->ret || r->vcpu->run->exit_reason != KVM_EXIT_IO)
-		return NULL;
-	r->ucall = get_ucall(r->vcpu, &uc);
-	if (r->ucall == UCALL_ABORT)
-		REPORT_GUEST_ASSERT(uc);
-	r->args[0] = uc.args[0];
-	r->args[1] = uc.args[1];
-	return NULL;
-}
-
 FIXTURE(cmd) {
 	struct kvm_vm *vm;
 	struct kvm_vcpu *vcpu;
 	int fd;
 	struct kvmi_maps m;
-	struct runner r;
+	struct kvmi_runner r;
 	uint32_t seq;
 };
 
@@ -79,7 +55,6 @@ FIXTURE_SETUP(cmd)
 	__atomic_or_fetch(&kvmi_tool_state(&self->m, 0)->flags,
 			  KVMI_TOOL_POLLING, __ATOMIC_RELAXED);
 	kvmi_control_events(self->fd, 0, KVMI_EVENT_HYPERCALL, 1);
-	self->r.vcpu = self->vcpu;
 }
 
 /*
@@ -88,20 +63,19 @@ FIXTURE_SETUP(cmd)
  */
 static void start(struct __test_metadata *_metadata, FIXTURE_DATA(cmd) *self)
 {
-	ASSERT_EQ(0, pthread_create(&self->r.thread, NULL, runner_fn,
-				    &self->r));
+	kvmi_runner_start(&self->r, self->vcpu);
 	self->seq = kvmi_wait_event(&self->m, 0, -1, 0);
 }
 
 FIXTURE_TEARDOWN(cmd)
 {
 	/* CONTINUE, if the test hasn't replied. */
-	if (self->seq && !self->r.ucall) {
+	if (self->seq && !self->r.joined) {
 		if (kvmi_vcpu_state(&self->m, 0)->done_seq != self->seq)
 			kvmi_send_reply(&self->m, 0, self->seq,
 					KVMI_EVENT_HYPERCALL,
 					KVMI_ACTION_CONTINUE, 0, NULL, -1);
-		pthread_join(self->r.thread, NULL);
+		kvmi_runner_join(&self->r);
 	}
 	kvmi_unmap_all(&self->m);
 	close(self->fd);
@@ -121,7 +95,7 @@ static void finish(struct __test_metadata *_metadata, FIXTURE_DATA(cmd) *self)
 {
 	kvmi_send_reply(&self->m, 0, self->seq, KVMI_EVENT_HYPERCALL,
 			KVMI_ACTION_CONTINUE, 0, NULL, -1);
-	pthread_join(self->r.thread, NULL);
+	kvmi_runner_join(&self->r);
 	ASSERT_EQ(0, self->r.ret);
 	ASSERT_EQ(UCALL_SYNC, self->r.ucall);
 }

@@ -45,38 +45,6 @@ static void guest_code(void)
 	GUEST_DONE();
 }
 
-struct runner {
-	struct kvm_vcpu *vcpu;
-	pthread_t thread;
-	int ret;
-	uint64_t ucall;
-	uint64_t args[2];
-};
-
-static void *runner_fn(void *arg)
-{
-	struct runner *r = arg;
-	struct ucall uc;
-
-	r->ret = __vcpu_run(r->vcpu);
-	if (r->ret || r->vcpu->run->exit_reason != KVM_EXIT_IO)
-		return NULL;
-	r->ucall = get_ucall(r->vcpu, &uc);
-	if (r->ucall == UCALL_ABORT)
-		REPORT_GUEST_ASSERT(uc);
-	r->args[0] = uc.args[0];
-	r->args[1] = uc.args[1];
-	return NULL;
-}
-
-static void runner_start(struct runner *r, struct kvm_vcpu *vcpu)
-{
-	memset(r, 0, sizeof(*r));
-	r->vcpu = vcpu;
-	TEST_ASSERT(!pthread_create(&r->thread, NULL, runner_fn, r),
-		    "pthread_create");
-}
-
 static struct kvm_vm *create_vm(struct kvm_vcpu **vcpu)
 {
 	struct kvm_vm *vm = vm_create_with_one_vcpu(vcpu, guest_code);
@@ -129,8 +97,7 @@ FIXTURE(vmm) {
 	struct kvmi_maps m;
 	int notify;
 	int kick;
-	struct runner r;
-	bool running;
+	struct kvmi_runner r;
 };
 
 KVMI_TRANSPORT_VARIANTS(vmm);
@@ -145,6 +112,7 @@ FIXTURE_SETUP(vmm)
 	self->kick = eventfd(0, EFD_CLOEXEC);
 	ASSERT_LE(0, self->notify);
 	ASSERT_LE(0, self->kick);
+	self->r.joined = true;
 }
 
 FIXTURE_TEARDOWN(vmm)
@@ -153,8 +121,8 @@ FIXTURE_TEARDOWN(vmm)
 		kvmi_unmap_all(&self->m);
 	if (self->fd >= 0)
 		close(self->fd);
-	if (self->running)
-		pthread_join(self->r.thread, NULL);
+	if (!self->r.joined)
+		kvmi_runner_join(&self->r);
 	close(self->notify);
 	close(self->kick);
 	kvm_vm_free(self->vm);
@@ -173,15 +141,13 @@ static void open_and_map(FIXTURE_DATA(vmm) *self)
 static uint32_t run_to_hypercall(FIXTURE_DATA(vmm) *self)
 {
 	kvmi_control_events(self->fd, 0, KVMI_EVENT_HYPERCALL, 1);
-	runner_start(&self->r, self->vcpu);
-	self->running = true;
+	kvmi_runner_start(&self->r, self->vcpu);
 	return kvmi_wait_event(&self->m, 0, -1, 0);
 }
 
 /* The guest finished: hypercall result @ret, @bps #BPs of its own. */
 #define ASSERT_GUEST_SAW(self, _ret, _bps) do {			\
-	pthread_join((self)->r.thread, NULL);			\
-	(self)->running = false;				\
+	kvmi_runner_join(&(self)->r);				\
 	ASSERT_EQ(0, (self)->r.ret);				\
 	ASSERT_EQ(UCALL_SYNC, (self)->r.ucall);			\
 	ASSERT_EQ((_ret), (self)->r.args[0]);			\
@@ -263,8 +229,7 @@ TEST_F(vmm, shrink_while_open_disables_events)
 	kvmi_control_events(self->fd, KVMI_ALL_VCPUS, KVMI_EVENT_BREAKPOINT,
 			    1);
 	ASSERT_EQ(0, set_allowed_but(self->vm->fd, NULL, events));
-	runner_start(&self->r, self->vcpu);
-	self->running = true;
+	kvmi_runner_start(&self->r, self->vcpu);
 	/* No event: the hypercall is unknown, the #BP the guest's. */
 	ASSERT_GUEST_SAW(self, ENOSYS_RET, 1);
 	ASSERT_EQ(0, kvmi_counters(&self->m, 0)->events);
@@ -496,8 +461,7 @@ TEST_F(vmm, tool_killed_mid_event)
 			pause();
 	}
 	ASSERT_EQ(1, read(ready[0], &c, 1));	/* opened */
-	runner_start(&self->r, self->vcpu);
-	self->running = true;
+	kvmi_runner_start(&self->r, self->vcpu);
 	ASSERT_EQ(1, read(ready[0], &c, 1));	/* the vCPU waits */
 	ASSERT_EQ(0, kill(pid, SIGKILL));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));

@@ -29,33 +29,6 @@ static void guest_code(void)
 	GUEST_DONE();
 }
 
-struct runner {
-	struct kvm_vcpu *vcpu;
-	pthread_t thread;
-	bool joined;
-	int ret;
-	uint32_t exit_reason;
-	uint64_t ucall;
-	uint64_t args[2];
-};
-
-static void *runner_fn(void *arg)
-{
-	struct runner *r = arg;
-	struct ucall uc;
-
-	r->ret = __vcpu_run(r->vcpu);
-	r->exit_reason = r->vcpu->run->exit_reason;
-	if (r->ret || r->exit_reason != KVM_EXIT_IO)
-		return NULL;
-	r->ucall = get_ucall(r->vcpu, &uc);
-	if (r->ucall == UCALL_ABORT)
-		REPORT_GUEST_ASSERT(uc);
-	r->args[0] = uc.args[0];
-	r->args[1] = uc.args[1];
-	return NULL;
-}
-
 FIXTURE(xsetbv) {
 	struct kvm_vm *vm;
 	struct kvm_vcpu *vcpu;
@@ -63,7 +36,7 @@ FIXTURE(xsetbv) {
 	struct kvmi_maps m;
 	int notify;
 	int kick;
-	struct runner r;
+	struct kvmi_runner r;
 };
 
 KVMI_TRANSPORT_VARIANTS(xsetbv);
@@ -93,18 +66,10 @@ FIXTURE_TEARDOWN(xsetbv)
 	if (self->fd >= 0)
 		close(self->fd);
 	if (!self->r.joined)
-		pthread_join(self->r.thread, NULL);
+		kvmi_runner_join(&self->r);
 	close(self->notify);
 	close(self->kick);
 	kvm_vm_free(self->vm);
-}
-
-static void start(struct __test_metadata *_metadata, FIXTURE_DATA(xsetbv) *self)
-{
-	memset(&self->r, 0, sizeof(self->r));
-	self->r.vcpu = self->vcpu;
-	ASSERT_EQ(0, pthread_create(&self->r.thread, NULL, runner_fn,
-				    &self->r));
 }
 
 static struct kvm_sregs sregs_of(struct kvm_vcpu *vcpu)
@@ -115,18 +80,12 @@ static struct kvm_sregs sregs_of(struct kvm_vcpu *vcpu)
 	return sregs;
 }
 
-static void join(FIXTURE_DATA(xsetbv) *self)
-{
-	pthread_join(self->r.thread, NULL);
-	self->r.joined = true;
-}
-
 /* Enable the event, run to the XSETBV; return the event's seq. */
 static uint32_t start_xsetbv(struct __test_metadata *_metadata,
 			     FIXTURE_DATA(xsetbv) *self)
 {
 	kvmi_control_events(self->fd, 0, KVMI_EVENT_XSETBV, 1);
-	start(_metadata, self);
+	kvmi_runner_start(&self->r, self->vcpu);
 	return kvmi_wait_event(&self->m, 0, self->notify, 0);
 }
 
@@ -138,7 +97,7 @@ static void reply(FIXTURE_DATA(xsetbv) *self, uint32_t s, uint8_t action,
 }
 
 #define ASSERT_SYNC(self) do {					\
-	join(self);						\
+	kvmi_runner_join(&(self)->r);				\
 	ASSERT_EQ(0, (self)->r.ret);				\
 	ASSERT_EQ(UCALL_SYNC, (self)->r.ucall);			\
 } while (0)
@@ -214,7 +173,7 @@ TEST_F(xsetbv, crash_exits_to_vmm)
 	struct kvm_regs regs;
 
 	reply(self, s, KVMI_ACTION_CRASH, NULL);
-	join(self);
+	kvmi_runner_join(&self->r);
 	ASSERT_EQ(0, self->r.ret);
 	ASSERT_EQ(KVM_EXIT_SYSTEM_EVENT, self->r.exit_reason);
 	ASSERT_EQ(KVM_SYSTEM_EVENT_CRASH, self->vcpu->run->system_event.type);
@@ -226,7 +185,7 @@ TEST_F(xsetbv, disabled_event_not_raised)
 {
 	kvmi_control_events(self->fd, 0, KVMI_EVENT_XSETBV, 1);
 	kvmi_control_events(self->fd, 0, KVMI_EVENT_XSETBV, 0);
-	start(_metadata, self);
+	kvmi_runner_start(&self->r, self->vcpu);
 	ASSERT_SYNC(self);
 	ASSERT_TRUE(self->r.args[0] & XFEATURE_MASK_SSE);
 	ASSERT_EQ(0, kvmi_counters(&self->m, 0)->events);
