@@ -58,6 +58,11 @@
  * KILLS: 10 by default, or $KVMI_SOCK_TORTURE_KILLS; DESTROYS: 3, or
  * $KVMI_SOCK_TORTURE_DESTROYS; MESSAGES: 2000, or $KVMI_SOCK_FUZZ_MESSAGES.
  * A count of 0 skips its subtest.
+ *
+ * reply_seq0: a reply with seq 0 to a vCPU that has sent no event must end
+ * the connection, as any reply to no event (kvmi.rst, section 22.4). The
+ * kernel takes it for a late reply: reported as XFAIL until that is
+ * settled, PASS once the kernel ends the connection.
  */
 #include <poll.h>
 #include <pthread.h>
@@ -702,7 +707,7 @@ static void conn_vcpu_cmd(struct conn *c, uint32_t i, const struct kvmi_cmd *cmd
 struct phys_cmd {
 	struct kvmi_msg_vm_command vc;
 	struct kvmi_physical ph;
-} __attribute__((packed));
+} __packed;
 
 /*
  * Send @pc (and, for a write, @n bytes of @data after it), wait for the
@@ -1885,9 +1890,10 @@ static void random_messages(uint64_t target)
 	TEST_ASSERT(!memcmp(f->scratch, f->shadow, SCRATCH_SIZE),
 		    "the scratch slot changed");
 
-	ksft_print_msg("%lu messages in %lu rounds: %lu good replies, %lu bad, %lu vCPU commands, %lu VM commands, %lu physical (%lu compared)\n",
-		       f->sent, f->rounds, f->good, f->bad, f->vcpu_cmds,
-		       f->vm_cmds, f->phys, f->phys_checked);
+	ksft_print_msg("%lu messages in %lu rounds: %lu good replies, %lu bad\n",
+		       f->sent, f->rounds, f->good, f->bad);
+	ksft_print_msg("%lu vCPU commands, %lu VM commands, %lu physical (%lu compared)\n",
+		       f->vcpu_cmds, f->vm_cmds, f->phys, f->phys_checked);
 	for (i = 0; i < NR_ENDS; i++)
 		ksft_print_msg("  ended by %-20s %lu\n", end_names[i],
 			       f->ends[i]);
@@ -1915,6 +1921,53 @@ static void random_messages(uint64_t target)
 		    sum_ev, f->unpause);
 	kvm_vm_free(f->vm);
 	free(f);
+}
+
+/*
+ * reply_seq0: kvmi.rst, section 22.4: "a KVMI_MSG_REPLY whose seq is not
+ * that of the last event its vCPU sent" is a protocol error. A vCPU that
+ * has sent no event has no such seq; a reply with seq 0 to it must end
+ * the connection. Returns whether it did (the kernel of 2026-11-23 takes
+ * it for a late reply to "event 0" and goes on).
+ */
+static bool reply_seq0(void)
+{
+	struct kvmi_version ver = { .size = sizeof(ver) };
+	struct kvmi_msg_vm_command vc = { .cmd = KVMI_CMD_GET_VERSION };
+	struct kvmi_reply rp = { .event = KVMI_EVENT_HYPERCALL };
+	uint8_t buf[sizeof(vc) + sizeof(ver)];
+	struct kvm_vcpu *vcpus[NR_VCPUS];
+	struct runner r[NR_VCPUS];
+	static struct conn c;
+	struct kvm_vm *vm;
+	double t0;
+	bool ended;
+
+	vm = create_vm(vcpus, r, false);
+	conn_open(&c, vm, true);
+	/* No event enabled: vCPU 1 has sent none. */
+	conn_send(&c, KVMI_MSG_REPLY, 0, 1, &rp, sizeof(rp));
+	/* Then a VM command: its result, or the end of the connection. */
+	memcpy(buf, &vc, sizeof(vc));
+	memcpy(buf + sizeof(vc), &ver, sizeof(ver));
+	c.vm_seq = c.seq++;
+	c.vm_out = true;
+	if (!conn_msg(&c, KVMI_MSG_VM_COMMAND, 0, sizeof(buf), c.vm_seq, 0,
+		      buf, sizeof(buf))) {
+		t0 = now_s();
+		while (c.vm_out && !c.eof && !c.reset) {
+			TEST_ASSERT(now_s() - t0 < HANG_SECONDS,
+				    "reply_seq0: neither a result nor the end");
+			conn_pump(&c, 10);
+		}
+	}
+	ended = c.vm_out;
+	if (ended)
+		conn_wait_eof(&c, "reply with seq 0");
+	conn_close(&c, true);
+	finish_guest(vm, r);
+	kvm_vm_free(vm);
+	return ended;
 }
 
 int main(int argc, char *argv[])
@@ -1955,7 +2008,7 @@ int main(int argc, char *argv[])
 	}
 	ksft_print_header();
 	KVMI_REQUIRE();
-	ksft_set_plan(3);
+	ksft_set_plan(4);
 	ksft_print_msg("seed %lu, %u kills, %u destroys, %lu messages\n",
 		       seed, kills, destroys, messages);
 	rng_state = seed | 1;
@@ -1987,5 +2040,9 @@ int main(int argc, char *argv[])
 	} else {
 		ksft_test_result_skip("random_messages: 0 messages\n");
 	}
+	if (reply_seq0())
+		ksft_test_result_pass("reply_seq0: a reply to no event ends the connection\n");
+	else
+		ksft_test_result_xfail("reply_seq0: a REPLY with seq 0 to a vCPU that sent no event was taken, not a protocol error (kvmi.rst 22.4)\n");
 	ksft_finished();
 }
