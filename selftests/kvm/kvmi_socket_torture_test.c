@@ -63,6 +63,12 @@
  * the connection, as any reply to no event (kvmi.rst, section 22.4). The
  * kernel takes it for a late reply: reported as XFAIL until that is
  * settled, PASS once the kernel ends the connection.
+ *
+ * signal_in_send: a vCPU thread blocked writing its event to a full socket
+ * (the kernel's end at its smallest SO_SNDBUF, a 4 KiB result unread) is
+ * signalled, as a VMM kicks its vCPU threads; then the tool reads. The
+ * event must come and its reply be applied. It FAILS on the kernel of
+ * 2026-11-23: the interrupted write ends the introspection.
  */
 #include <poll.h>
 #include <pthread.h>
@@ -966,8 +972,8 @@ static void vm_destroyed(uint32_t destroys)
 	struct kvmi_cmd cmd = { .id = KVMI_CMD_GET_REGISTERS };
 	struct kvm_vcpu *vcpus[NR_VCPUS];
 	struct runner r[NR_VCPUS];
+	uint32_t k, i, floods = 0, flooded = 0;
 	static struct conn c;
-	uint32_t k, i;
 
 	for (k = 0; k < destroys; k++) {
 		struct kvmi_version ver = { .size = sizeof(ver) };
@@ -994,6 +1000,8 @@ static void vm_destroyed(uint32_t destroys)
 			uint64_t gpa = addr_gva2gpa(vm, (vm_vaddr_t)guest_data);
 
 			flood = conn_flood(&c, gpa);
+			floods++;
+			flooded += flood;
 		} else if (what == 2) {
 			hdr.id = KVMI_MSG_VM_COMMAND;
 			hdr.size = 64;
@@ -1025,6 +1033,8 @@ static void vm_destroyed(uint32_t destroys)
 				    "mapping lost its contents");
 		conn_close(&c, k & 1);
 	}
+	ksft_print_msg("%u floods of %u READ_PHYSICAL commands in all, each until the socket was full\n",
+		       floods, flooded);
 }
 
 /*
@@ -1970,6 +1980,95 @@ static bool reply_seq0(void)
 	return ended;
 }
 
+/*
+ * signal_in_send: a vCPU thread writes its event to a socket that the
+ * tool hasn't emptied (the kernel's end has its smallest SO_SNDBUF and
+ * holds a 4 KiB VM result the tool hasn't read), and the VMM signals the
+ * thread meanwhile, as QEMU kicks its vCPU threads. The signal must not
+ * end the introspection (with the ring, KVM_RUN returns -EINTR with the
+ * event pending: kvmi.rst, section 13.5): once the tool reads, the event
+ * must come, and its reply be applied. Returns whether it did. Without
+ * @sig, the same but the signals: the control.
+ */
+static bool signal_in_send(bool sig)
+{
+	struct phys_cmd pc = {
+		.vc.cmd = KVMI_CMD_READ_PHYSICAL,
+		.ph = { .size = KVMI_MSG_PHYSICAL_MAX },
+	};
+	struct kvmi_open op = kvmi_open_args();
+	struct kvm_vcpu *vcpus[NR_VCPUS];
+	struct runner r[NR_VCPUS];
+	static struct conn c;
+	struct pollfd pfd;
+	struct kvm_vm *vm;
+	int sv[2], one = 1, i;
+	bool kept;
+	double t0;
+
+	vm = create_vm(vcpus, r, false);
+	memset(&c, 0, sizeof(c));
+	TEST_ASSERT(!socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+		    "socketpair: %s", strerror(errno));
+	TEST_ASSERT(!setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &one,
+				sizeof(one)), "SO_SNDBUF: %s", strerror(errno));
+	op.transport = KVMI_TRANSPORT_SOCKET;
+	op.transport_fd = sv[1];
+	c.fd = __kvmi_open(vm->fd, &op);
+	TEST_ASSERT(c.fd >= 0, "open: %s", strerror(errno));
+	close(sv[1]);
+	c.s = sv[0];
+	kvmi_map_all(c.fd, &c.m);
+	c.mapped = true;
+
+	/* A result the tool leaves unread fills the kernel's end. */
+	pc.ph.gpa = addr_gva2gpa(vm, (vm_vaddr_t)guest_data);
+	c.vm_seq = c.seq++;
+	c.vm_out = true;
+	conn_send(&c, KVMI_MSG_VM_COMMAND, c.vm_seq, 0, &pc, sizeof(pc));
+	pfd.fd = c.s;
+	pfd.events = POLLIN;
+	TEST_ASSERT(poll(&pfd, 1, HANG_SECONDS * 1000) == 1, "no result");
+	/* The event, by ioctl (a VM command's result couldn't be sent). */
+	kvmi_control_events(c.fd, 0, KVMI_EVENT_HYPERCALL, 1);
+	t0 = now_s();
+	while (!__atomic_load_n(&kvmi_event_slot(&c.m, 0)->seq,
+				__ATOMIC_ACQUIRE))
+		TEST_ASSERT(now_s() - t0 < HANG_SECONDS, "no event");
+	/* Let the vCPU block in its write (not needed to pass), signal it. */
+	usleep(200000);
+	for (i = 0; i < 3; i++) {
+		if (sig)
+			pthread_kill(r[0].thread, SIGUSR1);
+		usleep(50000);
+	}
+
+	/* The tool reads: the result, then the event, or the end. */
+	t0 = now_s();
+	while (!c.eof && !c.reset && !c.pend[0].seq) {
+		TEST_ASSERT(now_s() - t0 < HANG_SECONDS,
+			    "signal_in_send: neither the event nor the end");
+		conn_pump(&c, 10);
+	}
+	kept = c.pend[0].seq;
+	if (kept) {
+		uint32_t seq = c.pend[0].seq;
+
+		TEST_ASSERT(!c.vm_out, "the event came before the result");
+		conn_reply_continue(&c, 0);
+		TEST_ASSERT(conn_wait_done(&c, 0, seq) == KVMI_DONE_REPLY,
+			    "signal_in_send: the reply was not applied");
+	} else {
+		ksft_print_msg("signal_in_send: end of file after %s; detached: %d\n",
+			       c.vm_out ? "nothing" : "the VM result",
+			       !!(READ_ONCE(c.m.vm->flags) & KVMI_VM_DETACHED));
+	}
+	conn_close(&c, true);
+	finish_guest(vm, r);
+	kvm_vm_free(vm);
+	return kept;
+}
+
 int main(int argc, char *argv[])
 {
 	struct sigaction sa = { .sa_handler = sig_nop };
@@ -2008,7 +2107,7 @@ int main(int argc, char *argv[])
 	}
 	ksft_print_header();
 	KVMI_REQUIRE();
-	ksft_set_plan(4);
+	ksft_set_plan(5);
 	ksft_print_msg("seed %lu, %u kills, %u destroys, %lu messages\n",
 		       seed, kills, destroys, messages);
 	rng_state = seed | 1;
@@ -2044,5 +2143,12 @@ int main(int argc, char *argv[])
 		ksft_test_result_pass("reply_seq0: a reply to no event ends the connection\n");
 	else
 		ksft_test_result_xfail("reply_seq0: a REPLY with seq 0 to a vCPU that sent no event was taken, not a protocol error (kvmi.rst 22.4)\n");
+	/* The control first: without the signal, the event comes. */
+	TEST_ASSERT(signal_in_send(false),
+		    "signal_in_send: the event lost without a signal");
+	if (signal_in_send(true))
+		ksft_test_result_pass("signal_in_send: the event came after the signal\n");
+	else
+		ksft_test_result_fail("signal_in_send: a signal to the vCPU thread writing its event ended the introspection\n");
 	ksft_finished();
 }
