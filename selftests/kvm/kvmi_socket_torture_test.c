@@ -34,7 +34,8 @@
  * values or to random values in the registers the guest gives up), replies
  * with bad contents (wrong event id, padding, unknown or denied flags,
  * invalid action, registers KVM refuses), vCPU commands with random ids,
- * flags and arguments, VM commands with random ids and arguments,
+ * flags, arguments and events (the one waiting, or another: -ESRCH), VM
+ * commands with random ids and arguments,
  * READ/WRITE_PHYSICAL with random addresses and sizes; then ends the round
  * with a malformed message (random header fields: id, flags, size 0 or
  * above KVMI_MSG_MAX_SIZE, vCPU out of range; a reply to no event or
@@ -67,8 +68,8 @@
  * signal_in_send: a vCPU thread blocked writing its event to a full socket
  * (the kernel's end at its smallest SO_SNDBUF, a 4 KiB result unread) is
  * signalled, as a VMM kicks its vCPU threads; then the tool reads. The
- * event must come and its reply be applied. It FAILS on the kernel of
- * 2026-11-23: the interrupted write ends the introspection.
+ * event must come and its reply be applied. (Before the socket's send
+ * thread, the interrupted write ended the introspection.)
  */
 #include <poll.h>
 #include <pthread.h>
@@ -386,6 +387,7 @@ static bool documented(int e)
 	switch (-e) {
 	case 0: case EINVAL: case EPERM: case ENOENT: case EOPNOTSUPP:
 	case E2BIG: case EBUSY: case EFAULT: case ENOMEM: case ENODEV:
+	case ESRCH:
 		return true;
 	}
 	return false;
@@ -703,7 +705,7 @@ static void conn_vcpu_cmd(struct conn *c, uint32_t i, const struct kvmi_cmd *cmd
 	c->cmd_expect[i] = expect;
 	c->cmd_rip[i] = 0;
 	if (cmd->id == KVMI_CMD_GET_REGISTERS && c->pend[i].seq &&
-	    !c->pend[i].noreply)
+	    !c->pend[i].noreply && cmd->event == c->pend[i].seq)
 		c->cmd_rip[i] = c->pend[i].regs.rip;
 	conn_send(c, KVMI_MSG_VCPU_COMMAND, c->cmd_seq[i], i, cmd,
 		  sizeof(*cmd));
@@ -830,14 +832,17 @@ static void __noreturn tool_child(struct kvm_vm *vm, int ready,
 
 	switch (kind) {
 	case KILL_VCPU_CMD:
-		for (i = 0; i < NR_VCPUS; i++)
+		for (i = 0; i < NR_VCPUS; i++) {
+			cmd.event = c.pend[i].seq;
 			if (rnd_below(2) || !i)
 				conn_vcpu_cmd(&c, i, &cmd, 0);
+		}
 		break;
 	case KILL_VM_CMDS:
 		/* vCPU 1 may be writing its next event when the kill comes. */
 		if (rnd_below(2))
 			conn_reply_continue(&c, 1);
+		cmd.event = c.pend[0].seq;
 		if (rnd_below(2))
 			conn_vcpu_cmd(&c, 0, &cmd, 0);
 		conn_flood(&c, addr_gva2gpa(vm, (vm_vaddr_t)guest_data));
@@ -992,9 +997,13 @@ static void vm_destroyed(uint32_t destroys)
 
 		/* The events stay pending, the vCPU threads leave. */
 		stop_runners(r);
+		/*
+		 * Queued, never served: a result may come as the events end,
+		 * -ESRCH (kvmi.rst 11.2), but no other.
+		 */
 		for (i = 0; i < NR_VCPUS; i++) {
-			conn_vcpu_cmd(&c, i, &cmd, 0);
-			c.cmd_out[i] = false;	/* never served */
+			cmd.event = c.pend[i].seq;
+			conn_vcpu_cmd(&c, i, &cmd, -ESRCH);
 		}
 		if (what == 1) {
 			uint64_t gpa = addr_gva2gpa(vm, (vm_vaddr_t)guest_data);
@@ -1248,18 +1257,35 @@ static void fuzz_vcpu_cmd(struct fuzz *f, uint32_t i)
 	}
 	if (rnd_below(4)) {
 		cmd.flags = 0;
-		cmd.padding1 = 0;
-		cmd.padding2 = 0;
+		cmd.padding = 0;
 	}
 	/* SET_REGISTERS is always refused: an unknown register group. */
 	if (cmd.id == KVMI_CMD_SET_REGISTERS)
 		cmd.args.set_registers.groups |= 1u << 31;
+	/* The event it is for (kvmi.rst 11.2): mostly the one waiting. */
+	switch (rnd_below(8)) {
+	case 0:
+		cmd.event = 0;
+		break;
+	case 1:
+		cmd.event = c->last_seq[i] - 1 - rnd_below(4);	/* ended */
+		break;
+	case 2:
+		break;						/* random */
+	default:
+		cmd.event = waiting ? c->pend[i].seq : c->last_seq[i];
+		break;
+	}
 
-	if (cmd.id < 0x40)
+	if (!waiting)
+		expect = EXPECT_ANY;	/* -ESRCH, or an event not seen yet */
+	else if (cmd.event != c->pend[i].seq)
+		expect = -ESRCH;
+	else if (cmd.id < 0x40)
 		expect = -EINVAL;
 	else if (cmd_denied(cmd.id))
 		expect = -EPERM;
-	else if (cmd.flags || cmd.padding1 || cmd.padding2)
+	else if (cmd.flags || cmd.padding)
 		expect = -EINVAL;
 	else if (cmd.id == KVMI_CMD_GET_REGISTERS)
 		expect = 0;
@@ -1270,10 +1296,12 @@ static void fuzz_vcpu_cmd(struct fuzz *f, uint32_t i)
 	conn_vcpu_cmd(c, i, &cmd, expect);
 	f->sent++;
 	f->vcpu_cmds++;
-	/* A vCPU waiting in an event serves it before anything else. */
-	if (waiting)
-		conn_wait(c, !c->cmd_out[i], "vCPU %u: command 0x%x", i,
-			  cmd.id);
+	/*
+	 * Each command is answered at once: by the vCPU waiting in the
+	 * event it names, or with -ESRCH if that is no pending event.
+	 */
+	conn_wait(c, !c->cmd_out[i], "vCPU %u: command 0x%x for event %u", i,
+		  cmd.id, cmd.event);
 }
 
 static uint32_t pick_vcpu(void)
