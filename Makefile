@@ -73,7 +73,7 @@ check-debug: selftests qemu kernel-debug
 ## torture         the hostile-tool tests' long runs on the debug kernel
 ##                 (Documentation/virt/kvm/kvmi-torture.rst: about 30
 ##                 minutes on 2 cores without the socket test, which took
-##                 6 more on the normal kernel; section 6 has the durations)
+##                 1.5 more on the normal kernel; section 6 has the durations)
 TORTURE_EVENTS ?= 100000
 TORTURE_CALLS ?= 200000
 TORTURE_KILLS ?= 200
@@ -84,7 +84,7 @@ TORTURE_PA_KILLS ?= 200
 TORTURE_SLOT_ROUNDS ?= 200
 TORTURE_SOCK_KILLS ?= 200
 TORTURE_SOCK_DESTROYS ?= 30
-TORTURE_SOCK_MESSAGES ?= 50000
+TORTURE_SOCK_MESSAGES ?= 100000
 torture: selftests qemu kernel-debug
 	@selftests/vm-run --debug --timeout 10800 -- env \
 		KVMI_FUZZ_EVENTS=$(TORTURE_EVENTS) \
