@@ -200,30 +200,6 @@ static void *runner_fn(void *arg)
 }
 
 /* The tool. */
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-	/* xorshift64* */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dULL;
-}
-
-static uint32_t rnd_below(uint32_t n)
-{
-	return rnd() % n;
-}
-
-static void rnd_bytes(void *p, size_t n)
-{
-	uint8_t *b = p;
-
-	while (n--)
-		*b++ = rnd();
-}
-
 static void flip_bit(void *p, size_t n)
 {
 	size_t bit = rnd_below(n * 8);
@@ -790,32 +766,6 @@ static void finish(struct tool *t, struct runner *r)
 	}
 }
 
-#define NOT_FOUND	0xdeadbeefdeadbeefULL
-
-static uint64_t vcpu_stat(struct kvm_vcpu *vcpu, const char *name)
-{
-	struct kvm_stats_header header;
-	struct kvm_stats_desc *descs, *d;
-	int fd = vcpu_get_stats_fd(vcpu);
-	uint64_t v = NOT_FOUND;
-	size_t size, i;
-
-	read_stats_header(fd, &header);
-	descs = read_stats_descriptors(fd, &header);
-	size = get_stats_descriptor_size(&header);
-	for (i = 0; i < header.num_desc; i++) {
-		d = (void *)descs + i * size;
-		if (!strcmp(d->name, name)) {
-			read_stat_data(fd, &header, d, &v, 1);
-			break;
-		}
-	}
-	free(descs);
-	close(fd);
-	TEST_ASSERT(v != NOT_FOUND, "no vCPU stat %s", name);
-	return v;
-}
-
 static int set_deadline(int vm_fd, uint64_t ns)
 {
 	struct kvmi_deadline dl = { .reply_ns = ns };
@@ -831,13 +781,13 @@ static void check_counters(struct tool *t, struct kvm_vcpu **vcpus,
 
 	for (i = 0; i < NR_VCPUS; i++) {
 		struct kvmi_vcpu_counters *c = kvmi_counters(&t->m, i);
-		uint64_t ev = vcpu_stat(vcpus[i], "kvmi_events");
-		uint64_t rep = vcpu_stat(vcpus[i], "kvmi_replies");
-		uint64_t bad = vcpu_stat(vcpus[i], "kvmi_bad_replies");
-		uint64_t dl = vcpu_stat(vcpus[i], "kvmi_deadlines");
-		uint64_t det = vcpu_stat(vcpus[i], "kvmi_detach_releases");
-		uint64_t cmds = vcpu_stat(vcpus[i], "kvmi_commands");
-		uint64_t cerr = vcpu_stat(vcpus[i], "kvmi_command_errors");
+		uint64_t ev = kvmi_vcpu_stat(vcpus[i], "kvmi_events");
+		uint64_t rep = kvmi_vcpu_stat(vcpus[i], "kvmi_replies");
+		uint64_t bad = kvmi_vcpu_stat(vcpus[i], "kvmi_bad_replies");
+		uint64_t dl = kvmi_vcpu_stat(vcpus[i], "kvmi_deadlines");
+		uint64_t det = kvmi_vcpu_stat(vcpus[i], "kvmi_detach_releases");
+		uint64_t cmds = kvmi_vcpu_stat(vcpus[i], "kvmi_commands");
+		uint64_t cerr = kvmi_vcpu_stat(vcpus[i], "kvmi_command_errors");
 
 		ksft_print_msg("vCPU %u: %lu events = %lu replies + %lu bad + %lu deadlines + %lu detach; %lu commands (%lu failed), %lu crashes, %lu iterations, %lu #BP in guest\n",
 			       i, ev, rep, bad, dl, det, cmds, cerr,

@@ -77,29 +77,6 @@ static void sig_nop(int sig)
 {
 }
 
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dULL;
-}
-
-static uint32_t rnd_below(uint32_t n)
-{
-	return rnd() % n;
-}
-
-static void rnd_bytes(void *p, size_t n)
-{
-	uint8_t *b = p;
-
-	while (n--)
-		*b++ = rnd();
-}
-
 /* Where an ioctl's argument may point. */
 struct targets {
 	/*

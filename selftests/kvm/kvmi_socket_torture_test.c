@@ -198,30 +198,6 @@ static void sig_nop(int sig)
 {
 }
 
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-	/* xorshift64* */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dULL;
-}
-
-static uint32_t rnd_below(uint32_t n)
-{
-	return rnd() % n;
-}
-
-static void rnd_bytes(void *p, size_t n)
-{
-	uint8_t *b = p;
-
-	while (n--)
-		*b++ = rnd();
-}
-
 /*
  * A VM with two vCPUs running the guest; with the scratch and read-only
  * memslots if @slots (added before the vCPU threads start: the library's
@@ -313,43 +289,17 @@ static void assert_progress(struct kvm_vm *vm, const uint64_t *before,
 	}
 }
 
-#define NOT_FOUND	0xdeadbeefdeadbeefULL
-
-static uint64_t vcpu_stat(struct kvm_vcpu *vcpu, const char *name)
-{
-	struct kvm_stats_header header;
-	struct kvm_stats_desc *descs, *d;
-	int fd = vcpu_get_stats_fd(vcpu);
-	uint64_t v = NOT_FOUND;
-	size_t size, i;
-
-	read_stats_header(fd, &header);
-	descs = read_stats_descriptors(fd, &header);
-	size = get_stats_descriptor_size(&header);
-	for (i = 0; i < header.num_desc; i++) {
-		d = (void *)descs + i * size;
-		if (!strcmp(d->name, name)) {
-			read_stat_data(fd, &header, d, &v, 1);
-			break;
-		}
-	}
-	free(descs);
-	close(fd);
-	TEST_ASSERT(v != NOT_FOUND, "no vCPU stat %s", name);
-	return v;
-}
-
 struct stats {
 	uint64_t ev, rep, bad, dl, det;
 };
 
 static void read_stats(struct kvm_vcpu *vcpu, uint32_t i, struct stats *s)
 {
-	s->ev = vcpu_stat(vcpu, "kvmi_events");
-	s->rep = vcpu_stat(vcpu, "kvmi_replies");
-	s->bad = vcpu_stat(vcpu, "kvmi_bad_replies");
-	s->dl = vcpu_stat(vcpu, "kvmi_deadlines");
-	s->det = vcpu_stat(vcpu, "kvmi_detach_releases");
+	s->ev = kvmi_vcpu_stat(vcpu, "kvmi_events");
+	s->rep = kvmi_vcpu_stat(vcpu, "kvmi_replies");
+	s->bad = kvmi_vcpu_stat(vcpu, "kvmi_bad_replies");
+	s->dl = kvmi_vcpu_stat(vcpu, "kvmi_deadlines");
+	s->det = kvmi_vcpu_stat(vcpu, "kvmi_detach_releases");
 	ksft_print_msg("vCPU %u: %lu events = %lu replies + %lu bad + %lu deadlines + %lu detach\n",
 		       i, s->ev, s->rep, s->bad, s->dl, s->det);
 }

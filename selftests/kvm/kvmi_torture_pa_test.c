@@ -144,21 +144,6 @@ static void *runner_fn(void *arg)
 	return NULL;
 }
 
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dULL;
-}
-
-static uint32_t rnd_below(uint32_t n)
-{
-	return rnd() % n;
-}
-
 static struct guest_ctl *ctl_of(struct kvm_vm *vm)
 {
 	return addr_gva2hva(vm, (vm_vaddr_t)&ctl);
@@ -678,32 +663,6 @@ static void random_access(uint32_t events)
 	kvm_vm_free(vm);
 }
 
-#define NOT_FOUND	0xdeadbeefdeadbeefULL
-
-static uint64_t vcpu_stat(struct kvm_vcpu *vcpu, const char *name)
-{
-	struct kvm_stats_header header;
-	struct kvm_stats_desc *descs, *d;
-	int fd = vcpu_get_stats_fd(vcpu);
-	uint64_t v = NOT_FOUND;
-	size_t size, i;
-
-	read_stats_header(fd, &header);
-	descs = read_stats_descriptors(fd, &header);
-	size = get_stats_descriptor_size(&header);
-	for (i = 0; i < header.num_desc; i++) {
-		d = (void *)descs + i * size;
-		if (!strcmp(d->name, name)) {
-			read_stat_data(fd, &header, d, &v, 1);
-			break;
-		}
-	}
-	free(descs);
-	close(fd);
-	TEST_ASSERT(v != NOT_FOUND, "no vCPU stat %s", name);
-	return v;
-}
-
 /*
  * The tool, in a process of its own: open, map its areas and a map
  * window, map random pages of the area there, restrict every page of
@@ -826,11 +785,11 @@ static void tool_killed(uint32_t kills)
 	join_runners(vm, r);
 	check_words(vm, GPA_A);
 	for (i = 0; i < NR_VCPUS; i++) {
-		uint64_t ev = vcpu_stat(vcpus[i], "kvmi_events");
-		uint64_t rep = vcpu_stat(vcpus[i], "kvmi_replies");
-		uint64_t bad = vcpu_stat(vcpus[i], "kvmi_bad_replies");
-		uint64_t dl = vcpu_stat(vcpus[i], "kvmi_deadlines");
-		uint64_t det = vcpu_stat(vcpus[i], "kvmi_detach_releases");
+		uint64_t ev = kvmi_vcpu_stat(vcpus[i], "kvmi_events");
+		uint64_t rep = kvmi_vcpu_stat(vcpus[i], "kvmi_replies");
+		uint64_t bad = kvmi_vcpu_stat(vcpus[i], "kvmi_bad_replies");
+		uint64_t dl = kvmi_vcpu_stat(vcpus[i], "kvmi_deadlines");
+		uint64_t det = kvmi_vcpu_stat(vcpus[i], "kvmi_detach_releases");
 
 		ksft_print_msg("vCPU %u: %lu events = %lu replies + %lu bad + %lu deadlines + %lu detach\n",
 			       i, ev, rep, bad, dl, det);

@@ -114,21 +114,6 @@ static void sig_nop(int sig)
 {
 }
 
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dULL;
-}
-
-static uint32_t rnd_below(uint32_t n)
-{
-	return rnd() % n;
-}
-
 static struct kvm_vm *create_vm(struct kvm_vcpu **vcpus, struct runner *r)
 {
 	struct kvm_vm *vm = vm_create_with_vcpus(NR_VCPUS, guest_code, vcpus);
@@ -235,32 +220,6 @@ static uint64_t iters(struct kvm_vm *vm)
 	return READ_ONCE(it[0]) + READ_ONCE(it[1]);
 }
 
-#define NOT_FOUND	0xdeadbeefdeadbeefULL
-
-static uint64_t vcpu_stat(struct kvm_vcpu *vcpu, const char *name)
-{
-	struct kvm_stats_header header;
-	struct kvm_stats_desc *descs, *d;
-	int fd = vcpu_get_stats_fd(vcpu);
-	uint64_t v = NOT_FOUND;
-	size_t size, i;
-
-	read_stats_header(fd, &header);
-	descs = read_stats_descriptors(fd, &header);
-	size = get_stats_descriptor_size(&header);
-	for (i = 0; i < header.num_desc; i++) {
-		d = (void *)descs + i * size;
-		if (!strcmp(d->name, name)) {
-			read_stat_data(fd, &header, d, &v, 1);
-			break;
-		}
-	}
-	free(descs);
-	close(fd);
-	TEST_ASSERT(v != NOT_FOUND, "no vCPU stat %s", name);
-	return v;
-}
-
 static void tool_killed(uint32_t kills)
 {
 	struct kvm_vcpu *vcpus[NR_VCPUS];
@@ -319,11 +278,11 @@ static void tool_killed(uint32_t kills)
 	TEST_ASSERT(checksum(data) == guest_sum, "guest data changed");
 
 	for (i = 0; i < NR_VCPUS; i++) {
-		uint64_t ev = vcpu_stat(vcpus[i], "kvmi_events");
-		uint64_t rep = vcpu_stat(vcpus[i], "kvmi_replies");
-		uint64_t bad = vcpu_stat(vcpus[i], "kvmi_bad_replies");
-		uint64_t dl = vcpu_stat(vcpus[i], "kvmi_deadlines");
-		uint64_t det = vcpu_stat(vcpus[i], "kvmi_detach_releases");
+		uint64_t ev = kvmi_vcpu_stat(vcpus[i], "kvmi_events");
+		uint64_t rep = kvmi_vcpu_stat(vcpus[i], "kvmi_replies");
+		uint64_t bad = kvmi_vcpu_stat(vcpus[i], "kvmi_bad_replies");
+		uint64_t dl = kvmi_vcpu_stat(vcpus[i], "kvmi_deadlines");
+		uint64_t det = kvmi_vcpu_stat(vcpus[i], "kvmi_detach_releases");
 
 		ksft_print_msg("vCPU %u: %lu events = %lu replies + %lu bad + %lu deadlines + %lu detach\n",
 			       i, ev, rep, bad, dl, det);

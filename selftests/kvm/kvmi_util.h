@@ -770,4 +770,63 @@ static inline struct kvmi_reply *kvmi_reply_buf(struct kvmi_maps *m,
 	return kvmi_reply_slot(m, i);
 }
 
+/*
+ * The seeded xorshift64* generator of the fuzz and torture tests: one
+ * stream per program, so that the seed a test prints (-s SEED) replays
+ * its choices (rng_state = seed | 1). A forked tool adds its own number
+ * to the state.
+ */
+static uint64_t rng_state = 1;
+
+static inline uint64_t rnd(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dULL;
+}
+
+static inline uint32_t rnd_below(uint32_t n)
+{
+	return rnd() % n;
+}
+
+static inline void rnd_bytes(void *p, size_t n)
+{
+	uint8_t *b = p;
+
+	while (n--)
+		*b++ = rnd();
+}
+
+/*
+ * The value of the vCPU's binary stat @name (KVM_GET_STATS_FD); fails the
+ * test if the kernel has no such stat.
+ */
+static inline uint64_t kvmi_vcpu_stat(struct kvm_vcpu *vcpu, const char *name)
+{
+	struct kvm_stats_header header;
+	struct kvm_stats_desc *descs, *d;
+	int fd = vcpu_get_stats_fd(vcpu);
+	bool found = false;
+	uint64_t v = 0;
+	size_t size, i;
+
+	read_stats_header(fd, &header);
+	descs = read_stats_descriptors(fd, &header);
+	size = get_stats_descriptor_size(&header);
+	for (i = 0; i < header.num_desc; i++) {
+		d = (void *)descs + i * size;
+		if (!strcmp(d->name, name)) {
+			read_stat_data(fd, &header, d, &v, 1);
+			found = true;
+			break;
+		}
+	}
+	free(descs);
+	close(fd);
+	TEST_ASSERT(found, "no vCPU stat %s", name);
+	return v;
+}
+
 #endif /* SELFTEST_KVM_KVMI_UTIL_H */
