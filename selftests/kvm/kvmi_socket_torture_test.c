@@ -1451,10 +1451,11 @@ static void fuzz_phys(struct fuzz *f)
 		expect = n <= SCRATCH_SIZE - off ? 0 : -ENOENT;
 		break;
 	case 2:
-		/* The guest's data: reads only. */
+		/* The guest's data: reads only, within its page. */
 		off = rnd_below(4096);
 		pc.ph.gpa = f->data_gpa + off;
-		n = 1 + rnd_below(4096 - off);
+		n = 1 + rnd_below(min_t(uint64_t, 4096 - off,
+					   KVMI_MSG_PHYSICAL_MAX));
 		write = false;
 		pc.vc.cmd = KVMI_CMD_READ_PHYSICAL;
 		expect = 0;
