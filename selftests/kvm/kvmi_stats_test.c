@@ -26,39 +26,6 @@ static void guest_code(void)
 	}
 }
 
-/* Read @n elements of the vCPU stat @name; NOT_FOUND if it isn't there. */
-static void vcpu_stat(struct kvm_vcpu *vcpu, const char *name,
-		      uint64_t *data, size_t n)
-{
-	struct kvm_stats_header header;
-	struct kvm_stats_desc *descs, *d;
-	int fd = vcpu_get_stats_fd(vcpu);
-	size_t size, i;
-
-	for (i = 0; i < n; i++)
-		data[i] = NOT_FOUND;
-	read_stats_header(fd, &header);
-	descs = read_stats_descriptors(fd, &header);
-	size = get_stats_descriptor_size(&header);
-	for (i = 0; i < header.num_desc; i++) {
-		d = (void *)descs + i * size;
-		if (!strcmp(d->name, name)) {
-			read_stat_data(fd, &header, d, data, n);
-			break;
-		}
-	}
-	free(descs);
-	close(fd);
-}
-
-static uint64_t vcpu_stat1(struct kvm_vcpu *vcpu, const char *name)
-{
-	uint64_t v;
-
-	vcpu_stat(vcpu, name, &v, 1);
-	return v;
-}
-
 static uint64_t vm_stat1(struct kvm_vm *vm, const char *name)
 {
 	uint64_t v = NOT_FOUND;
@@ -138,30 +105,30 @@ static uint32_t one_event(struct __test_metadata *_metadata,
 
 TEST_F(stats, vcpu_counters_cumulative)
 {
-	uint64_t hist[32], sum = 0;
+	uint64_t hist[32], sum = 0, v;
 	int i;
 
-	ASSERT_EQ(0, vcpu_stat1(self->vcpu, "kvmi_events"));
+	ASSERT_EQ(0, kvmi_vcpu_stat(self->vcpu, "kvmi_events"));
 	open_introspection(self);
 	one_event(_metadata, self, KVMI_ACTION_CONTINUE);
 	one_event(_metadata, self, KVMI_ACTION_RETRY);	/* invalid */
 
-	ASSERT_EQ(2, vcpu_stat1(self->vcpu, "kvmi_events"));
-	ASSERT_EQ(1, vcpu_stat1(self->vcpu, "kvmi_replies"));
-	ASSERT_EQ(1, vcpu_stat1(self->vcpu, "kvmi_bad_replies"));
-	ASSERT_EQ(2, vcpu_stat1(self->vcpu, "kvmi_commands"));
-	ASSERT_EQ(0, vcpu_stat1(self->vcpu, "kvmi_command_errors"));
-	ASSERT_EQ(0, vcpu_stat1(self->vcpu, "kvmi_deadlines"));
-	ASSERT_NE(NOT_FOUND, vcpu_stat1(self->vcpu, "kvmi_spin_hits"));
-	ASSERT_NE(0, vcpu_stat1(self->vcpu, "kvmi_wait_ns"));
-	vcpu_stat(self->vcpu, "kvmi_wait_hist", hist, 32);
+	ASSERT_EQ(2, kvmi_vcpu_stat(self->vcpu, "kvmi_events"));
+	ASSERT_EQ(1, kvmi_vcpu_stat(self->vcpu, "kvmi_replies"));
+	ASSERT_EQ(1, kvmi_vcpu_stat(self->vcpu, "kvmi_bad_replies"));
+	ASSERT_EQ(2, kvmi_vcpu_stat(self->vcpu, "kvmi_commands"));
+	ASSERT_EQ(0, kvmi_vcpu_stat(self->vcpu, "kvmi_command_errors"));
+	ASSERT_EQ(0, kvmi_vcpu_stat(self->vcpu, "kvmi_deadlines"));
+	ASSERT_TRUE(kvmi_vcpu_stats(self->vcpu, "kvmi_spin_hits", &v, 1));
+	ASSERT_NE(0, kvmi_vcpu_stat(self->vcpu, "kvmi_wait_ns"));
+	ASSERT_TRUE(kvmi_vcpu_stats(self->vcpu, "kvmi_wait_hist", hist, 32));
 	for (i = 0; i < 32; i++)
 		sum += hist[i];
 	ASSERT_EQ(2, sum);
 	/* The shared counters agree. */
 	ASSERT_EQ(2, kvmi_counters(&self->m, 0)->events);
-	ASSERT_EQ(vcpu_stat1(self->vcpu, "kvmi_spin_hits") +
-		  vcpu_stat1(self->vcpu, "kvmi_sleeps"),
+	ASSERT_EQ(kvmi_vcpu_stat(self->vcpu, "kvmi_spin_hits") +
+		  kvmi_vcpu_stat(self->vcpu, "kvmi_sleeps"),
 		  kvmi_counters(&self->m, 0)->spin_hits +
 		  kvmi_counters(&self->m, 0)->sleeps);
 
@@ -170,8 +137,8 @@ TEST_F(stats, vcpu_counters_cumulative)
 	open_introspection(self);
 	one_event(_metadata, self, KVMI_ACTION_CONTINUE);
 	ASSERT_EQ(1, kvmi_counters(&self->m, 0)->events);
-	ASSERT_EQ(3, vcpu_stat1(self->vcpu, "kvmi_events"));
-	ASSERT_EQ(2, vcpu_stat1(self->vcpu, "kvmi_replies"));
+	ASSERT_EQ(3, kvmi_vcpu_stat(self->vcpu, "kvmi_events"));
+	ASSERT_EQ(2, kvmi_vcpu_stat(self->vcpu, "kvmi_replies"));
 }
 
 TEST_F(stats, vm_counters)
@@ -191,7 +158,7 @@ TEST_F(stats, vm_counters)
 	ASSERT_EQ(0, r.ret);
 	ASSERT_EQ(1, vm_stat1(self->vm, "kvmi_unhooks"));
 	ASSERT_EQ(1, vm_stat1(self->vm, "kvmi_forced_unhooks"));
-	ASSERT_EQ(1, vcpu_stat1(self->vcpu, "kvmi_detach_releases"));
+	ASSERT_EQ(1, kvmi_vcpu_stat(self->vcpu, "kvmi_detach_releases"));
 	close_introspection(self);
 	open_introspection(self);
 	ASSERT_EQ(2, vm_stat1(self->vm, "kvmi_opens"));

@@ -404,29 +404,6 @@ TEST_F(trap, crash)
 	ASSERT_EQ(KVM_SYSTEM_EVENT_CRASH, self->vcpu->run->system_event.type);
 }
 
-static uint64_t vcpu_stat1(struct kvm_vcpu *vcpu, const char *name)
-{
-	struct kvm_stats_header header;
-	struct kvm_stats_desc *descs, *d;
-	int fd = vcpu_get_stats_fd(vcpu);
-	uint64_t v = -1ULL;
-	size_t size, i;
-
-	read_stats_header(fd, &header);
-	descs = read_stats_descriptors(fd, &header);
-	size = get_stats_descriptor_size(&header);
-	for (i = 0; i < header.num_desc; i++) {
-		d = (void *)descs + i * size;
-		if (!strcmp(d->name, name)) {
-			read_stat_data(fd, &header, d, &v, 1);
-			break;
-		}
-	}
-	free(descs);
-	close(fd);
-	return v;
-}
-
 /*
  * Enabled, then disabled before the guest runs: no event, the guest takes
  * its #GP and #PF without KVM seeing them (no #PF given back to it, fewer
@@ -438,28 +415,28 @@ TEST_F(trap, disabled_leaves_no_intercept)
 
 	kvmi_control_events(self->fd, 0, KVMI_EVENT_TRAP, 1);
 	kvmi_control_events(self->fd, 0, KVMI_EVENT_TRAP, 0);
-	exits = vcpu_stat1(self->vcpu, "exits");
-	pf_guest = vcpu_stat1(self->vcpu, "pf_guest");
+	exits = kvmi_vcpu_stat(self->vcpu, "exits");
+	pf_guest = kvmi_vcpu_stat(self->vcpu, "pf_guest");
 	ASSERT_NE(-1ULL, exits);
 	ASSERT_NE(-1ULL, pf_guest);
 	start(self, GUEST_QUIET, false);
 	finish(_metadata, self);
 	ASSERT_EQ(GP_VECTOR | PF_VECTOR, self->r.args[0]);
 	ASSERT_EQ(0, kvmi_event_slot(&self->m, 0)->seq);
-	ASSERT_EQ(pf_guest, vcpu_stat1(self->vcpu, "pf_guest"));
-	ASSERT_LT(vcpu_stat1(self->vcpu, "exits") - exits, NR_QUIET);
+	ASSERT_EQ(pf_guest, kvmi_vcpu_stat(self->vcpu, "pf_guest"));
+	ASSERT_LT(kvmi_vcpu_stat(self->vcpu, "exits") - exits, NR_QUIET);
 }
 
 /* And enabled: the same #PF is intercepted and given back to the guest. */
 TEST_F(trap, enabled_pf_goes_through_kvm)
 {
-	uint64_t pf_guest = vcpu_stat1(self->vcpu, "pf_guest");
+	uint64_t pf_guest = kvmi_vcpu_stat(self->vcpu, "pf_guest");
 
 	start(self, GUEST_PF, true);
 	next_event(_metadata, self, KVMI_EVENT_TRAP);
 	reply(self, KVMI_EVENT_TRAP, KVMI_ACTION_CONTINUE, NULL, NULL);
 	finish(_metadata, self);
-	ASSERT_EQ(pf_guest + 1, vcpu_stat1(self->vcpu, "pf_guest"));
+	ASSERT_EQ(pf_guest + 1, kvmi_vcpu_stat(self->vcpu, "pf_guest"));
 }
 
 TEST_HARNESS_MAIN

@@ -800,16 +800,17 @@ static inline void rnd_bytes(void *p, size_t n)
 }
 
 /*
- * The value of the vCPU's binary stat @name (KVM_GET_STATS_FD); fails the
- * test if the kernel has no such stat.
+ * Read @n elements of the vCPU's binary stat @name (KVM_GET_STATS_FD)
+ * into @data. Returns whether the kernel has the stat (@data untouched
+ * if not).
  */
-static inline uint64_t kvmi_vcpu_stat(struct kvm_vcpu *vcpu, const char *name)
+static inline bool kvmi_vcpu_stats(struct kvm_vcpu *vcpu, const char *name,
+				   uint64_t *data, size_t n)
 {
 	struct kvm_stats_header header;
 	struct kvm_stats_desc *descs, *d;
 	int fd = vcpu_get_stats_fd(vcpu);
 	bool found = false;
-	uint64_t v = 0;
 	size_t size, i;
 
 	read_stats_header(fd, &header);
@@ -818,14 +819,23 @@ static inline uint64_t kvmi_vcpu_stat(struct kvm_vcpu *vcpu, const char *name)
 	for (i = 0; i < header.num_desc; i++) {
 		d = (void *)descs + i * size;
 		if (!strcmp(d->name, name)) {
-			read_stat_data(fd, &header, d, &v, 1);
+			read_stat_data(fd, &header, d, data, n);
 			found = true;
 			break;
 		}
 	}
 	free(descs);
 	close(fd);
-	TEST_ASSERT(found, "no vCPU stat %s", name);
+	return found;
+}
+
+/* The value of the vCPU's stat @name; fails the test if there is none. */
+static inline uint64_t kvmi_vcpu_stat(struct kvm_vcpu *vcpu, const char *name)
+{
+	uint64_t v;
+
+	TEST_ASSERT(kvmi_vcpu_stats(vcpu, name, &v, 1), "no vCPU stat %s",
+		    name);
 	return v;
 }
 
