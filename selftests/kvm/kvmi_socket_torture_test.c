@@ -163,21 +163,13 @@ static void *runner_fn(void *arg)
 			r->crashes++;	/* RIP is at the instruction again */
 			continue;
 		}
-		if (run->exit_reason == KVM_EXIT_SHUTDOWN) {
-			struct kvm_regs regs;
-			struct kvm_sregs sregs;
-
-			/* A triple fault: where, for whoever debugs it. */
-			vcpu_regs_get(r->vcpu, &regs);
-			vcpu_sregs_get(r->vcpu, &sregs);
-			TEST_FAIL("vCPU %u: triple fault (KVM_EXIT_SHUTDOWN): rip 0x%llx rsp 0x%llx rax 0x%llx rbx 0x%llx rdi 0x%llx rflags 0x%llx cr0 0x%llx cr2 0x%llx cr3 0x%llx cr4 0x%llx efer 0x%llx cs 0x%x ss 0x%x idt 0x%llx/%u; guest_code %p, guest_bp_handler %p",
-				  r->vcpu->id, regs.rip, regs.rsp, regs.rax,
-				  regs.rbx, regs.rdi, regs.rflags, sregs.cr0,
-				  sregs.cr2, sregs.cr3, sregs.cr4, sregs.efer,
-				  sregs.cs.selector, sregs.ss.selector,
-				  sregs.idt.base, sregs.idt.limit, guest_code,
-				  guest_bp_handler);
-		}
+		/*
+		 * KVM on SVM resets the vCPU at a shutdown intercept: its
+		 * registers tell nothing (kvmi-torture.rst, section 5).
+		 */
+		TEST_ASSERT(run->exit_reason != KVM_EXIT_SHUTDOWN,
+			    "vCPU %u: triple fault (KVM_EXIT_SHUTDOWN)",
+			    r->vcpu->id);
 		TEST_ASSERT(run->exit_reason == KVM_EXIT_IO,
 			    "vCPU exit %s", exit_reason_str(run->exit_reason));
 		switch (get_ucall(r->vcpu, &uc)) {
