@@ -89,14 +89,6 @@ static void start(struct __test_metadata *_metadata, FIXTURE_DATA(msr) *self,
 	kvmi_runner_start(&self->r, self->vcpu);
 }
 
-static struct kvm_sregs sregs_of(struct kvm_vcpu *vcpu)
-{
-	struct kvm_sregs sregs;
-
-	vcpu_sregs_get(vcpu, &sregs);
-	return sregs;
-}
-
 /* Enable the event for @msr, run the guest to it; return the event's seq. */
 static uint32_t start_msr(struct __test_metadata *_metadata,
 			  FIXTURE_DATA(msr) *self, uint32_t msr, int guest_op)
